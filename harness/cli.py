@@ -1,0 +1,51 @@
+"""`harness` command line. Each subcommand lives in harness/commands/<name>.py with `register(sub)`.
+
+Registration modules import only argparse-level code; their heavy work is imported when they run,
+so `harness parse/score/eval` never pull in torch, transformers or gradio.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import UserError
+
+COMMANDS = ["parse", "suites", "import_bfcl", "score", "report", "leaderboard"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Test, fine-tune and train language models on tool-call protocols.")
+    parser.add_argument("--version", action="version", version=f"toolcall-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"harness.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"harness.commands.{name}":
+                continue  # a command still being built; the others work
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `harness parse ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

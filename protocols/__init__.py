@@ -1,0 +1,92 @@
+"""Tool-call protocols: catalogs, wire formats, rules and the violation vocabulary.
+
+    >>> import protocols
+    >>> turn = protocols.get("roo-xml").parse("<read_file>\\n<path>a.py</path>\\n</read_file>")
+    >>> [c.name for c in turn.calls], turn.codes
+    (['read_file'], [])
+
+Names: the built-ins of BUILTINS, or `WIRE:PATH` for a user catalog (`xml:`, `native:`, `hermes:`).
+Imports only the standard library and jsonschema.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from .base import Protocol, message_text
+from .catalog import Catalog, ModeSpec, ToolSpec, catalog_from_dict, load_catalog
+from .errors import CatalogError, UnknownProtocolError, UserError
+from .types import ToolCall, Turn, Violation
+from .violations import CODES
+
+ROO_XML_CATALOG = "roo-code-v3.29.3.json"
+ROO_NATIVE_CATALOG = "roo-native-v3.41.0.json"
+
+BUILTINS: dict[str, str] = {
+    "roo-xml": "Roo Code v3.29.3 XML tool tags in the assistant text",
+    "roo-native": "Roo Code v3.41 native tool_calls (strict schemas, one call per response)",
+    "native": "OpenAI tool_calls with the case's own functions (BFCL and user suites)",
+    "hermes": "<tool_call>{json}</tool_call> blocks in the text",
+}
+WIRES = ("xml", "native", "hermes")
+
+
+def _make(wire: str, catalog: Catalog | None, name: str) -> Protocol:
+    if wire == "xml":
+        from .xml_wire import XmlProtocol
+        if catalog is None:
+            raise UnknownProtocolError(f"protocol {name!r}: the xml wire format needs a catalog (xml:PATH)")
+        return XmlProtocol(catalog, name=name)
+    if wire == "native":
+        from .native_wire import NativeProtocol
+        return NativeProtocol(catalog, name=name)
+    if wire == "hermes":
+        from .hermes_wire import HermesProtocol
+        return HermesProtocol(catalog, name=name)
+    raise UnknownProtocolError(f"protocol {name!r}: unknown wire format {wire!r}; use one of {', '.join(WIRES)}")
+
+
+@lru_cache(maxsize=64)
+def get(name: str) -> Protocol:
+    """The protocol called `name` (a built-in or `WIRE:PATH`)."""
+    if name == "roo-xml":
+        return _make("xml", load_catalog(ROO_XML_CATALOG), name)
+    if name == "roo-native":
+        return _make("native", load_catalog(ROO_NATIVE_CATALOG), name)
+    if name in ("native", "hermes"):
+        return _make(name, None, name)
+    wire, sep, path = name.partition(":")
+    if sep and wire in WIRES and path:
+        return _make(wire, load_catalog(path), name)
+    raise UnknownProtocolError(
+        f"unknown protocol {name!r}: use one of {', '.join(BUILTINS)} or WIRE:PATH with WIRE in "
+        f"{'/'.join(WIRES)} and PATH a catalog file (docs/protocols.md)")
+
+
+def from_spec(spec: str | dict[str, Any], source: str = "<suite>") -> Protocol:
+    """A protocol from a suite's `protocol:` value: a name, or {wire, catalog: PATH | {inline catalog}}."""
+    if isinstance(spec, str):
+        return get(spec)
+    if not isinstance(spec, dict) or spec.get("wire") not in WIRES:
+        raise UnknownProtocolError(f"{source}: protocol block needs 'wire' ({'/'.join(WIRES)}) and 'catalog'")
+    cat = spec.get("catalog")
+    if isinstance(cat, str):
+        catalog = load_catalog(cat)
+    elif isinstance(cat, (dict, list)):
+        catalog = catalog_from_dict(cat, source=source)
+    elif cat is None and spec["wire"] != "xml":
+        catalog = None
+    else:
+        raise CatalogError(f"{source}: protocol.catalog must be a path or an inline catalog object")
+    return _make(spec["wire"], catalog, str(spec.get("name", f"{spec['wire']}:{source}")))
+
+
+def names() -> list[str]:
+    return list(BUILTINS)
+
+
+__all__ = [
+    "BUILTINS", "CODES", "Catalog", "CatalogError", "ModeSpec", "Protocol", "ToolCall", "ToolSpec", "Turn",
+    "UnknownProtocolError", "UserError", "Violation", "catalog_from_dict", "from_spec", "get", "load_catalog",
+    "message_text", "names",
+]

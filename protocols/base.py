@@ -1,0 +1,75 @@
+"""The Protocol interface: catalog + wire format + rules."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from .catalog import Catalog
+from .types import ToolCall, Turn
+
+Message = str | Mapping[str, Any]
+
+SYSTEM_PROMPT_STYLES = ("full", "compact")
+
+
+def message_text(message: Message) -> str:
+    """The text content of an OpenAI assistant message (str, list of parts, or None)."""
+    if isinstance(message, str):
+        return message
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep text parts in order
+        out = []
+        for part in content:
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                out.append(part["text"])
+            elif isinstance(part, str):
+                out.append(part)
+        return "".join(out)
+    return str(content)
+
+
+class Protocol(ABC):
+    """Parse a model message into calls and violations; render tools into a request.
+
+    `parse` never raises on model output and runs in time linear in the message size.
+    """
+
+    name: str
+    wire: str            # "xml" | "native" | "hermes"
+    catalog: Catalog | None
+
+    @property
+    def version(self) -> str:
+        return self.catalog.version if self.catalog else ""
+
+    @abstractmethod
+    def parse(self, message: Message, *, mode: str | None = None,
+              tools: list[dict[str, Any]] | None = None) -> Turn:
+        """`tools`: the functions a case offers (native/hermes protocols without a catalog)."""
+
+    @abstractmethod
+    def render_system(self, *, mode: str | None = None, style: str = "full",
+                      tools: list[dict[str, Any]] | None = None) -> str:
+        """The system-prompt text for this protocol (may be "" when tools travel in the request)."""
+
+    def request_tools(self, *, mode: str | None = None,
+                      tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]] | None:
+        """The request's `tools` field (OpenAI format), or None for text protocols."""
+        return None
+
+    @abstractmethod
+    def format_call(self, calls: list[ToolCall], *, text: str = "") -> dict[str, Any]:
+        """An OpenAI assistant message that carries `calls` in this wire format (training targets)."""
+
+    def stop_sequences(self) -> list[str]:
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records about the protocol."""
+        return {"name": self.name, "wire": self.wire,
+                "catalog": self.catalog.name if self.catalog else None, "version": self.version}
