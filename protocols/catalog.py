@@ -72,6 +72,7 @@ class Catalog:
     modes: dict[str, ModeSpec] = field(default_factory=dict)
     default_mode: str | None = None
     edit_params: tuple[str, ...] = DEFAULT_EDIT_PARAMS
+    one_call_per_turn: bool = False   # Roo: exactly one call per message, extras never run
     source: str = ""
 
     # -- mode logic -------------------------------------------------------------------------
@@ -212,6 +213,7 @@ def catalog_from_dict(data: Any, source: str = "<catalog>", base_dir: Path | Non
         modes=modes,
         default_mode=data.get("default_mode", parent.default_mode if parent else None),
         edit_params=tuple(data.get("edit_params", parent.edit_params if parent else DEFAULT_EDIT_PARAMS)),
+        one_call_per_turn=bool(data.get("one_call_per_turn", parent.one_call_per_turn if parent else False)),
         source=source,
     )
     if cat.default_mode is not None and cat.modes and cat.default_mode not in cat.modes:
