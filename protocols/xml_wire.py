@@ -101,6 +101,11 @@ class XmlProtocol(Protocol):
             if tag:
                 turn.add(V.UNEXPECTED_PARAM,
                          f"{block.name}: <{tag.group(1)}> is not a known parameter tag; Roo discards it")
+        props = spec.parameters.get("properties", {})
+        for p, value in params.items():
+            problem = _string_value_problem(props.get(p), value)
+            if problem:
+                turn.add(V.INVALID_PARAM_VALUE, f"{block.name}.{p}: {problem}")
         turn.violations.extend(mode_violations(self.catalog, block.name, params, mode))
         turn.violations.extend(lints.call_lints(block.name, params, tuple(self.catalog.modes)))
 
@@ -125,6 +130,29 @@ class XmlProtocol(Protocol):
             args = c.arguments if isinstance(c.arguments, dict) else {}
             parts.append(render.format_xml_call(c.name, {k: str(v) for k, v in args.items()}))
         return {"role": "assistant", "content": "\n\n".join(parts)}
+
+
+def _string_value_problem(schema: Any, value: str) -> str | None:
+    """XML values are strings: only `enum` and `pattern` of the catalog schema can be checked."""
+    if not isinstance(schema, dict) or not value.strip():
+        return None
+    enum = schema.get("enum")
+    if isinstance(enum, list) and value not in enum:
+        return f"{_clip(value, 40)!r} is not one of {', '.join(map(str, enum))}"
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        rx = _PATTERNS.get(pattern)
+        if rx is None:
+            try:
+                rx = _PATTERNS[pattern] = re.compile(pattern)
+            except re.error:
+                return None
+        if rx.search(value) is None:
+            return f"{_clip(value, 40)!r} does not match {pattern}"
+    return None
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
 
 
 def _clip(s: str, n: int = 120) -> str:
