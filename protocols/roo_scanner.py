@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -90,18 +91,42 @@ class Block:
 _TEXT, _TOOL, _PARAM = 0, 1, 2
 
 
+class _Patterns:
+    """Compiled tag patterns for one (tools, params) whitelist, shared by every scan."""
+
+    def __init__(self, tools: tuple[str, ...], params: tuple[str, ...]) -> None:
+        self.tool_open = re.compile("<(" + "|".join(map(re.escape, tools)) + ")>") if tools else None
+        self.param_alt = "|".join(map(re.escape, params))
+        self.maxtag = max([len(t) + 3 for t in tools] + [len(p) + 3 for p in params] + [len("</content>")])
+        self._tool_level: dict[str, re.Pattern[str]] = {}
+
+    def tool_level(self, name: str) -> re.Pattern[str]:
+        """At tool level: this tool's close tag, any whitelisted param tag, and </content>."""
+        pat = self._tool_level.get(name)
+        if pat is None:
+            alts = [f"(?P<close></{re.escape(name)}>)"]
+            if self.param_alt:
+                alts.append(f"<(?P<param>{self.param_alt})>")
+            if name == "write_to_file":
+                alts.append("(?P<cend></content>)")
+            pat = self._tool_level[name] = re.compile("|".join(alts))
+        return pat
+
+
+@lru_cache(maxsize=32)
+def _patterns(tools: tuple[str, ...], params: tuple[str, ...]) -> _Patterns:
+    return _Patterns(tools, params)
+
+
 class RooScanner:
     """Incremental scanner: `feed()` chunks in any sizes, then `finish()`; the blocks equal those of
     one `feed()` of the whole text (the streaming-equivalence property Roo's own tests check)."""
 
     def __init__(self, tool_names: Iterable[str], param_names: Iterable[str], max_param: int = MAX_PARAM) -> None:
         self.max_param = max_param
-        tools = list(dict.fromkeys(tool_names))
-        params = list(dict.fromkeys(param_names))
-        self._tool_open = re.compile("<(" + "|".join(map(re.escape, tools)) + ")>") if tools else None
-        self._param_alt = "|".join(map(re.escape, params))
-        self._tool_level: dict[str, re.Pattern[str]] = {}
-        self._maxtag = max([len(t) + 3 for t in tools] + [len(p) + 3 for p in params] + [len("</content>")])
+        self._patterns = _patterns(tuple(dict.fromkeys(tool_names)), tuple(dict.fromkeys(param_names)))
+        self._tool_open = self._patterns.tool_open
+        self._maxtag = self._patterns.maxtag
         self.acc = ""
         self.blocks: list[Block] = []
         self.state = _TEXT
@@ -120,17 +145,8 @@ class RooScanner:
         self._content_span: tuple[Block, int, int] | None = None
         self.search_from = 0     # where the next search may start (streaming)
 
-    # -- tool-level regex: this tool's close tag, any whitelisted param open tag, </content> -----
     def _tool_pattern(self, name: str) -> re.Pattern[str]:
-        pat = self._tool_level.get(name)
-        if pat is None:
-            alts = [f"(?P<close></{re.escape(name)}>)"]
-            if self._param_alt:
-                alts.append(f"<(?P<param>{self._param_alt})>")
-            if name == "write_to_file":
-                alts.append("(?P<cend></content>)")
-            pat = self._tool_level[name] = re.compile("|".join(alts))
-        return pat
+        return self._patterns.tool_level(name)
 
     def feed(self, chunk: str) -> None:
         self.acc += chunk
