@@ -1,0 +1,664 @@
+"""OpenAI native function calling: `tool_calls` in the assistant message, JSON arguments, JSON Schemas.
+
+Three protocols use this wire format:
+
+* `roo-native` — Roo Code v3.41's strict native tools (reference §9): every key of a strict schema is
+  required (`null` for an unused optional), extra keys are rejected, one call per response, mode rules
+  and the value lints apply, `mcp--server--tool` names are dynamic MCP calls;
+* `native` — the case's own functions (BFCL and user suites); dotted names are sent sanitised and
+  mapped back to the original name;
+* `native:PATH` — a user catalog.
+
+The function-set and argument-validation helpers here are shared with the hermes wire format.
+Parsing never raises on model output and is linear in the message size.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import violations as V
+from .base import Message, Protocol, message_text
+from .catalog import Catalog, ToolSpec
+from .types import ToolCall, Turn, Violation
+
+# -- names ------------------------------------------------------------------------------------
+
+_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def sanitize_name(name: str) -> str:
+    """The function name sent on the wire: '.' → '_' and anything outside [A-Za-z0-9_-] → '_'.
+
+    This is what BFCL does for its dotted names (`math.factorial` → `math_factorial`) and what
+    OpenAI-compatible APIs require of a function name.
+    """
+    if not isinstance(name, str):
+        return ""
+    return _NAME_BAD.sub("_", name)
+
+
+def wire_names(names: Iterable[str]) -> dict[str, str]:
+    """original name → wire name, deterministic. A name that is already valid keeps itself; a name that
+    would collide with another gets a `_2`, `_3`… suffix."""
+    names = [n for n in dict.fromkeys(names) if isinstance(n, str)]
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for n in names:            # clean names first: they are sent as they are
+        if sanitize_name(n) == n:
+            out[n] = n
+            used.add(n)
+    for n in names:
+        if n in out:
+            continue
+        w = sanitize_name(n)
+        if w in used:
+            i = 2
+            while f"{w}_{i}" in used:
+                i += 1
+            w = f"{w}_{i}"
+        used.add(w)
+        out[n] = w
+    return {n: out[n] for n in names}
+
+
+def mcp_parts(name: str) -> tuple[str, str] | None:
+    """(server, tool) when `name` is a Roo dynamic MCP function name, else None.
+
+    Roo names MCP tools `mcp--<server>--<tool>` and also accepts models that turn the hyphens into
+    underscores (`mcp__<server>__<tool>`; a triple underscore is an encoded hyphen, not a separator).
+    """
+    if not isinstance(name, str):
+        return None
+    if name.startswith("mcp__"):
+        name = name.replace("___", "\x00").replace("__", "--").replace("\x00", "___")
+    if not name.startswith("mcp--"):
+        return None
+    rest = name[5:]
+    i = rest.find("--")
+    if i <= 0 or i + 2 >= len(rest):
+        return None
+    return rest[:i], rest[i + 2:]
+
+
+# -- the functions offered to a turn ----------------------------------------------------------
+
+def spec_from_tool(raw: Any) -> ToolSpec | None:
+    """A ToolSpec from an OpenAI tool dict (`{"type": "function", "function": {...}}`) or a bare
+    `{name, parameters}` function (BFCL); None for an entry that is not a tool at all."""
+    if not isinstance(raw, Mapping):
+        return None
+    fn = raw.get("function") if isinstance(raw.get("function"), Mapping) else raw
+    name = fn.get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    params = fn.get("parameters", fn.get("input_schema"))
+    if params is None:
+        params = {"type": "object", "properties": {}}
+    strict = fn.get("strict", raw.get("strict", False))
+    desc = fn.get("description", "")
+    return ToolSpec(name=name, description=desc if isinstance(desc, str) else str(desc),
+                    parameters=params,  # a non-object schema is reported when a call is checked
+                    strict=strict is True)
+
+
+@dataclass
+class FunctionSet:
+    """What the model may call in one turn.
+
+    `specs` holds the offered tools by their original name; `aliases` maps each wire (sanitised)
+    name back to it. `open` means "no functions declared": any name is accepted.
+    """
+
+    specs: dict[str, ToolSpec] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    wire: dict[str, str] = field(default_factory=dict)     # original -> wire name
+    catalog: Catalog | None = None
+    mode: str | None = None
+    open: bool = False
+    mcp: bool = False      # Roo dynamic MCP names are calls (catalog with an `mcp` group)
+    mcp_allowed: bool = True
+
+    def resolve(self, name: Any) -> str | None:
+        """The original name of an offered function called `name` (original or wire spelling)."""
+        if not isinstance(name, str):
+            return None
+        if name in self.specs:
+            return name
+        return self.aliases.get(name)
+
+    def tool_dicts(self, *, sanitized: bool) -> list[dict[str, Any]]:
+        out = []
+        for n, spec in self.specs.items():
+            fn: dict[str, Any] = {"name": self.wire.get(n, n) if sanitized else n,
+                                  "description": spec.description, "parameters": spec.parameters}
+            if spec.strict:
+                fn["strict"] = True
+            out.append({"type": "function", "function": fn})
+        return out
+
+
+def _catalog_has_mcp(catalog: Catalog) -> bool:
+    return "mcp" in catalog.groups or any("mcp" in m.groups for m in catalog.modes.values())
+
+
+def function_set(catalog: Catalog | None, mode: str | None = None,
+                 tools: Iterable[Any] | None = None) -> FunctionSet:
+    """The functions offered: the catalog's tools for `mode` (plus any extra functions the case
+    declares), else the case's `tools`, else an open set."""
+    specs: dict[str, ToolSpec] = {}
+    fs = FunctionSet(catalog=catalog, mode=mode)
+    if catalog is not None:
+        for spec in catalog.tools_for_mode(mode):
+            specs[spec.name] = spec
+        if _catalog_has_mcp(catalog):
+            fs.mcp = True
+            m = catalog.mode(mode)
+            fs.mcp_allowed = m is None or "mcp" in m.groups
+    if isinstance(tools, (list, tuple)):
+        for raw in tools:
+            spec = spec_from_tool(raw)
+            if spec is None or spec.name in specs:
+                continue
+            if catalog is not None and spec.name in catalog.tools:
+                continue  # the catalog's definition and mode rules win
+            specs[spec.name] = spec
+    if catalog is None and not specs:
+        fs.open = True  # no functions declared (BFCL-style): any name, arguments only need be an object
+    fs.specs = specs
+    fs.wire = wire_names(specs)
+    fs.aliases = {w: o for o, w in fs.wire.items() if w not in specs}
+    return fs
+
+
+# -- argument decoding ------------------------------------------------------------------------
+
+def _reject_constant(tok: str) -> Any:
+    raise ValueError(f"{tok} is not valid JSON")
+
+
+def shorten(s: Any, n: int = 80) -> str:
+    s = s if isinstance(s, str) else repr(s)
+    return s if len(s) <= n else s[:n] + "…"
+
+
+def decode_arguments(raw: Any, *, empty_is_object: bool = True) -> tuple[dict[str, Any] | str, str | None]:
+    """(arguments, problem). `arguments` is the decoded JSON object, or the raw text when it is not
+    one (then `problem` says why). An empty string is `{}` as in Roo (`empty_is_object`; BFCL and
+    plain OpenAI clients cannot decode it); an already-decoded mapping is taken as is."""
+    if raw is None:
+        return {}, None
+    if isinstance(raw, Mapping):
+        return dict(raw), None
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw).decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        try:
+            text = json.dumps(raw, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = shorten(raw, 200)
+        return text, f"arguments are a {type(raw).__name__}, not a JSON object"
+    if raw == "" and empty_is_object:
+        return {}, None
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        return raw, "arguments are nested too deeply to decode"
+    except ValueError as e:  # JSONDecodeError, NaN/Infinity, int digit limit
+        msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+        where = f" at char {e.pos}" if isinstance(e, json.JSONDecodeError) else ""
+        return raw, f"arguments are not valid JSON ({shorten(msg, 120)}{where})"
+    if isinstance(value, dict):
+        return value, None
+    if isinstance(value, str):
+        inner = value.strip()
+        if inner.startswith("{") and inner.endswith("}"):
+            return raw, "arguments are a JSON string holding an object (double-encoded)"
+    kind = {list: "array", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+    return raw, f"arguments are a JSON {kind}, not an object"
+
+
+# -- schema validation ------------------------------------------------------------------------
+
+_BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array",
+               "int": "integer", "str": "string", "bool": "boolean", "double": "number",
+               "long": "integer", "char": "string", "byte": "integer", "short": "integer"}
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+                  "propertyNames", "unevaluatedProperties", "unevaluatedItems", "additionalItems")
+
+
+def _normalise_schema(schema: Any, strict: bool, depth: int = 0) -> Any:
+    """A copy of `schema` fit for jsonschema: BFCL/Python type names mapped to JSON Schema ones
+    (`dict`→object, `float`→number, `tuple`→array, `any`→no constraint) and, for strict tools, every
+    object's properties required and no additional properties (OpenAI strict mode)."""
+    if depth > 64 or not isinstance(schema, dict):
+        return schema
+    s = dict(schema)
+    t = s.get("type")
+    if isinstance(t, str):
+        if t == "any":
+            del s["type"]
+        else:
+            s["type"] = _BFCL_TYPES.get(t, t)
+    elif isinstance(t, list):
+        if "any" in t:
+            del s["type"]
+        else:
+            s["type"] = list(dict.fromkeys(_BFCL_TYPES.get(x, x) if isinstance(x, str) else x for x in t))
+    for k in _SUBSCHEMA_MAPS:
+        if isinstance(s.get(k), dict):
+            s[k] = {pk: _normalise_schema(pv, strict, depth + 1) for pk, pv in s[k].items()}
+    for k in _SUBSCHEMA_LISTS:
+        if isinstance(s.get(k), list):
+            s[k] = [_normalise_schema(x, strict, depth + 1) for x in s[k]]
+    for k in _SUBSCHEMA_ONE:
+        if isinstance(s.get(k), dict):
+            s[k] = _normalise_schema(s[k], strict, depth + 1)
+        elif k == "items" and isinstance(s.get(k), list):  # draft-7 tuple items
+            s[k] = [_normalise_schema(x, strict, depth + 1) for x in s[k]]
+    if strict and isinstance(s.get("properties"), dict):
+        req = s.get("required") if isinstance(s.get("required"), list) else []
+        every = [k for k, v in s["properties"].items()
+                 if not (isinstance(v, dict) and v.get("deprecated") is True)]  # never advertised
+        s["required"] = list(dict.fromkeys([*req, *every]))
+        s.setdefault("additionalProperties", False)
+    return s
+
+
+@dataclass
+class _Compiled:
+    validator: Any = None       # a jsonschema validator instance, or None when the schema is broken
+    error: str = ""             # why the schema could not be used
+    schema: Any = None          # the normalised schema
+
+
+_BY_ID: dict[int, tuple[Any, bool, _Compiled]] = {}
+_BY_TEXT: dict[str, _Compiled] = {}
+_CACHE_MAX = 4096
+
+
+def compiled_validator(schema: Any, strict: bool = False) -> _Compiled:
+    """The jsonschema validator for a tool's parameter schema, cached per schema (by identity, then
+    by content). A schema jsonschema rejects gives a `_Compiled` with `error` set instead of raising."""
+    hit = _BY_ID.get(id(schema))
+    if hit is not None and hit[0] is schema and hit[1] == strict:
+        return hit[2]
+    try:
+        key = ("S" if strict else "L") + json.dumps(schema, sort_keys=True, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        key = None
+    comp = _BY_TEXT.get(key) if key is not None else None
+    if comp is None:
+        comp = _compile(schema, strict)
+        if key is not None:
+            if len(_BY_TEXT) >= _CACHE_MAX:
+                _BY_TEXT.clear()
+            _BY_TEXT[key] = comp
+    if len(_BY_ID) >= _CACHE_MAX:
+        _BY_ID.clear()
+    _BY_ID[id(schema)] = (schema, strict, comp)
+    return comp
+
+
+def _compile(schema: Any, strict: bool) -> _Compiled:
+    import jsonschema
+    from jsonschema import validators
+
+    if not isinstance(schema, dict):
+        return _Compiled(error=f"parameters must be a JSON Schema object, got {type(schema).__name__}")
+    try:
+        norm = _normalise_schema(copy.deepcopy(schema), strict)
+        cls = validators.validator_for(norm, default=jsonschema.Draft202012Validator)
+        cls.check_schema(norm)
+        return _Compiled(validator=cls(norm), schema=norm)
+    except jsonschema.SchemaError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+        return _Compiled(error=f"invalid JSON Schema at {where}: {shorten(e.message, 160)}")
+    except Exception as e:  # noqa: BLE001 - a user schema must never crash parsing
+        return _Compiled(error=f"unusable JSON Schema: {type(e).__name__}: {shorten(str(e), 160)}")
+
+
+def _param_path(path: Iterable[Any]) -> str:
+    out = ""
+    for p in path:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _is_nullable(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    t = schema.get("type")
+    if t == "null" or (isinstance(t, list) and "null" in t):
+        return True
+    return any(_is_nullable(x) for x in schema.get("anyOf", []) or [] if isinstance(x, dict))
+
+
+def _extra_keys(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    pats = schema.get("patternProperties") if isinstance(schema.get("patternProperties"), dict) else {}
+    out = []
+    for k in instance:
+        if k in props:
+            continue
+        if isinstance(k, str) and any(_safe_search(p, k) for p in pats):
+            continue
+        out.append(k)
+    return out
+
+
+def _safe_search(pattern: str, s: str) -> bool:
+    try:
+        return re.search(pattern, s) is not None
+    except (re.error, TypeError):
+        return False
+
+
+def schema_violations(tool: str, spec: ToolSpec, arguments: Mapping[str, Any]) -> list[Violation]:
+    """Check decoded arguments against the tool's parameter schema: one violation per distinct problem,
+    each naming the tool and the parameter."""
+    comp = compiled_validator(spec.parameters, spec.strict)
+    if comp.validator is None:
+        return [Violation(V.INVALID_PARAM_VALUE,
+                          f"{tool}: arguments could not be checked: the tool's {comp.error}")]
+    out: list[Violation] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(code: str, detail: str) -> None:
+        if (code, detail) not in seen:
+            seen.add((code, detail))
+            out.append(Violation(code, detail))
+
+    try:
+        errors = list(comp.validator.iter_errors(arguments))
+    except Exception as e:  # noqa: BLE001 - e.g. a pattern that is not a valid regex
+        return [Violation(V.INVALID_PARAM_VALUE,
+                          f"{tool}: arguments could not be checked: {type(e).__name__}: {shorten(str(e), 160)}")]
+    errors.sort(key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+    for err in errors:
+        base = _param_path(err.absolute_path)
+        prefix = base + "." if base else ""
+        kind = err.validator
+        inst = err.instance
+        if kind in ("required", "dependentRequired", "dependencies") and isinstance(inst, Mapping):
+            if kind == "required":
+                wanted = err.validator_value if isinstance(err.validator_value, list) else []
+            else:
+                wanted = [x for v in (err.validator_value or {}).values() if isinstance(v, list) for x in v]
+            props = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+            for k in wanted:
+                if k in inst:
+                    continue
+                note = ""
+                if spec.strict and _is_nullable(props.get(k) if isinstance(props, dict) else None):
+                    note = " (strict schema: every key is required; send null when unused)"
+                add(V.MISSING_REQUIRED_PARAM, f"{tool}: missing required parameter '{prefix}{k}'{note}")
+            continue
+        if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(inst, Mapping) \
+                and err.validator_value is False:
+            for k in _extra_keys(inst, err.schema if isinstance(err.schema, dict) else {}):
+                add(V.UNEXPECTED_PARAM, f"{tool}: unexpected parameter '{prefix}{k}'")
+            continue
+        where = f"parameter '{base}'" if base else "arguments"
+        add(V.INVALID_PARAM_VALUE, f"{tool}: {where}: {shorten(err.message, 200)}")
+    return out
+
+
+# -- checking one call ------------------------------------------------------------------------
+
+def check_call(fs: FunctionSet, raw_name: Any, arguments: dict[str, Any] | str,
+               *, lint: bool = True, note: str = "") -> tuple[str, list[Violation]]:
+    """Resolve a called name against the function set and check its arguments.
+
+    Returns (the name to report — the original for a sanitised alias — and the violations).
+    `arguments` must already be decoded; a raw string means the JSON was not an object and was
+    reported by the caller, so only the name is checked.
+    """
+    name = raw_name if isinstance(raw_name, str) else ""
+    out: list[Violation] = []
+    original = fs.resolve(name)
+    if original is None:
+        if fs.open and name:
+            return name, []
+        if fs.mcp and mcp_parts(name) is not None:
+            if not fs.mcp_allowed and fs.catalog is not None:
+                m = fs.catalog.mode(fs.mode)
+                out.append(Violation(V.TOOL_NOT_ALLOWED_IN_MODE,
+                                     f'MCP tool "{shorten(name)}" is not allowed in {m.slug if m else fs.mode} mode.'
+                                     + note))
+            return name, out
+        cat = fs.catalog
+        if cat is not None and name in cat.tools:
+            # Roo's mode check: a catalog tool the mode does not offer
+            from .rules import mode_violations
+            vs = mode_violations(cat, name, arguments, fs.mode)
+            if not vs:
+                vs = [Violation(V.TOOL_NOT_ALLOWED_IN_MODE, f'Tool "{name}" is not offered in this turn.')]
+            return name, [Violation(v.code, v.detail + note) for v in vs]
+        if not name:
+            return name, [Violation(V.UNKNOWN_TOOL, "a tool call without a function name" + note)]
+        offered = ", ".join(list(fs.specs)[:12]) + ("…" if len(fs.specs) > 12 else "")
+        return name, [Violation(V.UNKNOWN_TOOL,
+                                f'Unknown tool "{shorten(name)}": not offered ({offered or "no tools"}).' + note)]
+    if not isinstance(arguments, Mapping):
+        return original, out
+    spec = fs.specs[original]
+    out.extend(_guarded(lambda: schema_violations(original, spec, arguments), original))
+    cat = fs.catalog
+    if cat is not None and original in cat.tools:
+        from .rules import mode_violations
+        out.extend(_guarded(lambda: mode_violations(cat, original, arguments, fs.mode), original))
+        if lint:
+            out.extend(_guarded(lambda: _lints(original, arguments, tuple(cat.modes)), original))
+    if note:
+        out = [Violation(v.code, v.detail + note) for v in out]
+    return original, out
+
+
+def _lints(name: str, arguments: Mapping[str, Any], slugs: Collection[str]) -> list[Violation]:
+    from .lints import call_lints
+    return list(call_lints(name, arguments, slugs))
+
+
+def _guarded(fn: Any, tool: str) -> list[Violation]:
+    """Run a third-party or rule check; a crash in it is reported, never raised out of parse."""
+    try:
+        return list(fn())
+    except ImportError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        return [Violation(V.INVALID_PARAM_VALUE,
+                          f"{tool}: arguments could not be checked: {type(e).__name__}: {shorten(str(e), 160)}")]
+
+
+def count_violations(turn: Turn, catalog: Catalog | None, n_calls: int, what: str = "tool calls") -> None:
+    if n_calls > 1 and catalog is not None and catalog.one_call_per_turn:
+        turn.add(V.MULTIPLE_TOOL_CALLS,
+                 f"{n_calls} {what} in one response; exactly one is allowed and only the first would run.")
+
+
+# -- XML written as text ----------------------------------------------------------------------
+
+_TAG = re.compile(r"<([A-Za-z_][A-Za-z0-9_\-]{0,63})(?=[\s>/=])")
+
+
+def text_markup(text: str, catalog: Catalog | None) -> str | None:
+    """The first tool-looking markup in prose (`<read_file>` of a catalog tool, `<tool_call>`,
+    `<function=…>`), or None. Linear: one pass over '<' positions."""
+    if not text or "<" not in text:
+        return None
+    names = set(catalog.tools) if catalog is not None else set()
+    names.update(("tool_call", "function", "use_mcp_tool"))
+    for m in _TAG.finditer(text):
+        if m.group(1) in names:
+            end = text.find(">", m.start(), m.start() + 80)
+            return text[m.start(): end + 1] if end != -1 else text[m.start(): m.end()]
+    return None
+
+
+# -- the protocol -----------------------------------------------------------------------------
+
+def safe_text(message: Message) -> str:
+    """`message_text`, but never raising on an odd `content` value."""
+    try:
+        return message_text(message)
+    except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deeply nested value
+        return ""
+
+
+def raw_tool_calls(message: Mapping[str, Any]) -> tuple[list[Any], str]:
+    """The message's tool-call entries (tool_calls, else legacy function_call) and a note."""
+    tc = message.get("tool_calls")
+    if isinstance(tc, Mapping):
+        return [tc], ""
+    if isinstance(tc, (list, tuple)) and tc:
+        return list(tc), ""
+    if tc not in (None, [], ()) and not isinstance(tc, (list, tuple)):
+        note = f"tool_calls is a {type(tc).__name__}, not a list"
+    else:
+        note = ""
+    fc = message.get("function_call")
+    if isinstance(fc, Mapping):
+        return [{"type": "function", "function": fc}], note
+    return [], note
+
+
+class NativeProtocol(Protocol):
+    """OpenAI `tool_calls` wire format, with or without a tool catalog."""
+
+    wire = "native"
+
+    def __init__(self, catalog: Catalog | None, name: str = "native") -> None:
+        self.catalog = catalog
+        self.name = name
+        self._fs_cache: dict[str | None, FunctionSet] = {}
+
+    # -- function sets --------------------------------------------------------------------------
+    def functions(self, mode: str | None = None, tools: list[dict[str, Any]] | None = None) -> FunctionSet:
+        if self.catalog is not None and not tools:
+            fs = self._fs_cache.get(mode)
+            if fs is None:
+                fs = function_set(self.catalog, mode, None)
+                if len(self._fs_cache) < 256:
+                    self._fs_cache[mode] = fs
+            return fs
+        return function_set(self.catalog, mode, tools)
+
+    # -- parsing --------------------------------------------------------------------------------
+    def parse(self, message: Message, *, mode: str | None = None,
+              tools: list[dict[str, Any]] | None = None) -> Turn:
+        turn = Turn()
+        if isinstance(message, str):
+            turn.text = message
+            raw_calls: list[Any] = []
+            note = ""
+        elif isinstance(message, Mapping):
+            turn.text = safe_text(message)
+            rc = message.get("reasoning_content", message.get("reasoning"))
+            if isinstance(rc, str):
+                turn.reasoning = rc
+            raw_calls, note = raw_tool_calls(message)
+        else:
+            raw_calls, note = [], f"the message is a {type(message).__name__}, not an assistant message"
+
+        fs = self.functions(mode, tools)
+        roo = self.catalog is not None and self.catalog.one_call_per_turn
+        skipped = 0
+        for i, entry in enumerate(raw_calls):
+            if not isinstance(entry, Mapping):
+                skipped += 1
+                continue
+            fn = entry.get("function")
+            if not isinstance(fn, Mapping):
+                fn = entry  # tolerate a flat {name, arguments} entry
+            raw_name = fn.get("name")
+            call_id = entry.get("id") if isinstance(entry.get("id"), str) and entry.get("id") else None
+            arguments, problem = decode_arguments(fn.get("arguments"), empty_is_object=self.catalog is not None)
+            id_note = f" (tool_calls[{i}] has no id, so Roo cannot bind a native tool result to it)" \
+                if roo and call_id is None else ""
+            name, vs = check_call(fs, raw_name, arguments, note=id_note)
+            if problem is not None:
+                turn.add(V.INVALID_JSON_ARGUMENTS, f"{name or f'tool_calls[{i}]'}: {problem}{id_note}")
+            turn.calls.append(ToolCall(name=name, arguments=arguments, id=call_id))
+            turn.violations.extend(vs)
+        if skipped:
+            note = (note + "; " if note else "") + f"{skipped} tool_calls entr{'y is' if skipped == 1 else 'ies are'} not objects"
+
+        if not turn.calls:
+            detail = "the response has no tool call"
+            if note:
+                detail += f" ({note})"
+            markup = text_markup(turn.text, self.catalog)
+            if markup is not None:
+                detail += f"; tool markup was written as text instead of a native tool call: {shorten(markup)}"
+            turn.violations.insert(0, Violation(V.NO_TOOL_CALL, detail))
+        count_violations(turn, self.catalog, len(turn.calls))
+        return turn
+
+    # -- rendering ------------------------------------------------------------------------------
+    def render_system(self, *, mode: str | None = None, style: str = "full",
+                      tools: list[dict[str, Any]] | None = None) -> str:
+        from .render import render_native_system
+        if self.catalog is None and tools:
+            return ("You may call the functions provided with this request. Use the platform's native "
+                    "tool calling; do not write tool calls as text.")
+        return render_native_system(self.catalog, mode, style)
+
+    def request_tools(self, *, mode: str | None = None,
+                      tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]] | None:
+        if self.catalog is not None:
+            from .render import openai_tools
+            out = list(openai_tools(self.catalog.tools_for_mode(mode)))
+            if tools:
+                fs = self.functions(mode, tools)
+                extra = [t for t in fs.tool_dicts(sanitized=True)
+                         if t["function"]["name"] not in {o["function"]["name"] for o in out}
+                         and fs.resolve(t["function"]["name"]) not in self.catalog.tools]
+                out.extend(extra)
+            return out
+        if not tools:
+            return None
+        out = []
+        fs = function_set(None, mode, tools)
+        for raw in tools:
+            spec = spec_from_tool(raw)
+            if spec is None:
+                continue
+            t = copy.deepcopy(dict(raw))
+            if isinstance(t.get("function"), Mapping):
+                fn = dict(t["function"])
+            else:  # a bare BFCL function: wrap it
+                fn = {k: v for k, v in t.items() if k != "type"}
+                t = {"type": "function"}
+            fn["name"] = fs.wire.get(spec.name, spec.name)
+            if isinstance(fn.get("parameters"), dict):  # BFCL type names (dict, float…) → JSON Schema
+                fn["parameters"] = _normalise_schema(fn["parameters"], False)
+            t["function"] = fn
+            out.append(t)
+        return out
+
+    def format_call(self, calls: list[ToolCall], *, text: str = "",
+                    tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        fs = function_set(self.catalog, None, tools) if tools else None
+        out = []
+        for i, c in enumerate(calls):
+            wire = fs.wire[c.name] if fs is not None and c.name in fs.wire else sanitize_name(c.name)
+            args = c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments, ensure_ascii=False)
+            out.append({"id": f"call_{i}", "type": "function", "function": {"name": wire, "arguments": args}})
+        msg: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if out:
+            msg["tool_calls"] = out
+        return msg
+
+    def stop_sequences(self) -> list[str]:
+        return []
