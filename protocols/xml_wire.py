@@ -80,7 +80,7 @@ class XmlProtocol(Protocol):
                                           f"it swallowed the rest of the message")
             else:
                 turn.add(V.UNCLOSED_TOOL, f"</{block.name}> is missing")
-        for p in block.abandoned_params:
+        for p in dict.fromkeys(block.abandoned_params):
             turn.add(V.INVALID_PARAM_VALUE, f"{block.name}.{p} exceeds Roo's 100 KiB parameter limit and was cut")
         if spec is None:  # cannot happen for the scanner's own names; kept for custom catalogs
             turn.add(V.UNKNOWN_TOOL, block.name)
@@ -96,11 +96,11 @@ class XmlProtocol(Protocol):
         for p in params:
             if p not in documented and p not in legacy_read:
                 turn.add(V.UNEXPECTED_PARAM, f"{block.name}: <{p}> is not a parameter of this tool")
-        for junk in block.discarded:
-            tag = _TAGLIKE.search(junk)
-            if tag:
-                turn.add(V.UNEXPECTED_PARAM,
-                         f"{block.name}: <{tag.group(1)}> is not a known parameter tag; Roo discards it")
+        # one violation however often the model repeats it (adversarial output can hold thousands)
+        stray = list(dict.fromkeys(m.group(1) for junk in block.discarded for m in [_TAGLIKE.search(junk)] if m))
+        if stray:
+            shown = ", ".join(f"<{t}>" for t in stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+            turn.add(V.UNEXPECTED_PARAM, f"{block.name}: unknown parameter tag {shown}; Roo discards it")
         props = spec.parameters.get("properties", {})
         for p, value in params.items():
             problem = _string_value_problem(props.get(p), value)
