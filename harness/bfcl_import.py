@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 from protocols.bfcl import functions_to_tools
 
 from .errors import InputError, UserError
+from .fsutil import atomic_open
 
 CATEGORIES: tuple[str, ...] = (
     "simple_python", "multiple", "parallel", "parallel_multiple",
@@ -350,22 +350,11 @@ def import_bfcl(data_dir: str | os.PathLike[str] | None = None, categories: str 
 
 def write_cases(cases: Iterable[Mapping[str, Any]], out: str | os.PathLike[str]) -> int:
     """Write cases as JSONL, atomically (a failed import leaves no half file). Returns the count."""
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for case in cases:
-                fh.write(json.dumps(case, ensure_ascii=False) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(out) as fh:
+        for case in cases:
+            fh.write(json.dumps(case, ensure_ascii=False) + "\n")
+            n += 1
     return n
 
 

@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import RunDirError
+from .fsutil import atomic_open
 
 RUN_JSON = "run.json"
 RESULTS = "results.jsonl"
@@ -139,21 +139,9 @@ def dumps_line(result: Mapping[str, Any]) -> bytes:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON to `path` through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2, default=_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, fsync=True) as f:
+        json.dump(data, f, ensure_ascii=False, indent=2, default=_default)
+        f.write("\n")
 
 
 def _key(result: Mapping[str, Any]) -> tuple[str, int]:

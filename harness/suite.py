@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -39,6 +38,7 @@ from typing import Any
 
 from .cases import Case, Expect, ExpectedCall, Suite
 from .errors import SuiteError, UserError
+from .fsutil import atomic_open
 
 SUITE_EXTS = (".yaml", ".yml", ".jsonl")
 SUITE_KEYS = ("name", "description", "protocol", "mode", "generator", "version", "cases")
@@ -357,19 +357,9 @@ def _write_cache(doc: _Doc) -> None:
     if not _json_safe(data):
         return
     try:
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cfile.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"v": _CACHE_VERSION, "sha256": digest, "data": data,
-                           "case_lines": doc.case_lines}, f, ensure_ascii=False, separators=(",", ":"))
-            os.replace(tmp, cfile)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_open(cfile) as f:
+            json.dump({"v": _CACHE_VERSION, "sha256": digest, "data": data,
+                       "case_lines": doc.case_lines}, f, ensure_ascii=False, separators=(",", ":"))
     except OSError:
         pass
 

@@ -21,8 +21,8 @@ from typing import Any
 from . import violations as V
 from .base import Message, Protocol
 from .catalog import Catalog
-from .native_wire import (FunctionSet, raw_tool_calls, shorten, spec_from_tool, check_call, count_violations,
-                          decode_arguments, function_set, safe_text, text_markup)
+from .native_wire import (FunctionSets, raw_tool_calls, shorten, spec_from_tool, check_call, count_violations,
+                          decode_arguments, safe_text, text_markup)
 from .types import ToolCall, Turn, Violation
 
 OPEN = "<tool_call>"
@@ -100,25 +100,13 @@ def decode_block(body: str) -> tuple[Any, dict[str, Any] | str, str | None]:
     return name, args, problem
 
 
-class HermesProtocol(Protocol):
+class HermesProtocol(FunctionSets, Protocol):
     """`<tool_call>{json}</tool_call>` blocks in the assistant text."""
 
     wire = "hermes"
 
     def __init__(self, catalog: Catalog | None, name: str = "hermes") -> None:
-        self.catalog = catalog
-        self.name = name
-        self._fs_cache: dict[str | None, FunctionSet] = {}
-
-    def functions(self, mode: str | None = None, tools: list[dict[str, Any]] | None = None) -> FunctionSet:
-        if self.catalog is not None and not tools:
-            fs = self._fs_cache.get(mode)
-            if fs is None:
-                fs = function_set(self.catalog, mode, None)
-                if len(self._fs_cache) < 256:
-                    self._fs_cache[mode] = fs
-            return fs
-        return function_set(self.catalog, mode, tools)
+        super().__init__(catalog, name)
 
     def parse(self, message: Message, *, mode: str | None = None,
               tools: list[dict[str, Any]] | None = None) -> Turn:

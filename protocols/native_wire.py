@@ -533,17 +533,16 @@ def raw_tool_calls(message: Mapping[str, Any]) -> tuple[list[Any], str]:
     return [], note
 
 
-class NativeProtocol(Protocol):
-    """OpenAI `tool_calls` wire format, with or without a tool catalog."""
+class FunctionSets:
+    """The functions a protocol offers: its catalog's, per mode (cached), or a case's own tools."""
 
-    wire = "native"
+    catalog: Catalog | None
 
-    def __init__(self, catalog: Catalog | None, name: str = "native") -> None:
+    def __init__(self, catalog: Catalog | None, name: str) -> None:
         self.catalog = catalog
         self.name = name
         self._fs_cache: dict[str | None, FunctionSet] = {}
 
-    # -- function sets --------------------------------------------------------------------------
     def functions(self, mode: str | None = None, tools: list[dict[str, Any]] | None = None) -> FunctionSet:
         if self.catalog is not None and not tools:
             fs = self._fs_cache.get(mode)
@@ -553,6 +552,15 @@ class NativeProtocol(Protocol):
                     self._fs_cache[mode] = fs
             return fs
         return function_set(self.catalog, mode, tools)
+
+
+class NativeProtocol(FunctionSets, Protocol):
+    """OpenAI `tool_calls` wire format, with or without a tool catalog."""
+
+    wire = "native"
+
+    def __init__(self, catalog: Catalog | None, name: str = "native") -> None:
+        super().__init__(catalog, name)
 
     # -- parsing --------------------------------------------------------------------------------
     def parse(self, message: Message, *, mode: str | None = None,
