@@ -12,7 +12,8 @@ import sys
 from . import __version__
 from .errors import UserError
 
-COMMANDS = ["parse", "suites", "import_bfcl", "score", "report", "leaderboard"]
+COMMANDS = ["parse", "suites", "import_bfcl", "score", "eval", "compare", "merge", "report", "leaderboard",
+            "serve", "adapters", "data", "train", "train_base", "loop", "demo", "ui"]
 
 
 def build_parser() -> argparse.ArgumentParser:
