@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+PRE_TOKENIZER_PATTERN = r"\p{L}+|\p{N}|\s|[^\p{L}\p{N}\s]"
 
 CHAT_TEMPLATE = (
     "{% if tools %}<|im_start|>system\n"
@@ -54,11 +55,18 @@ PRESETS: dict[str, Preset] = {
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path | None = None):
     """A byte-level BPE tokenizer (any text round-trips) with our special tokens and chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Letter runs, single digits, single whitespace and single punctuation characters are split apart
+    # before BPE, so a value has the same tokens wherever it appears ("app/io.js" in a task and in
+    # "<path>app/io.js</path>"): a small model learns to copy values token by token instead of
+    # learning a separate mapping for " app" vs "app". Byte-level, so any text round-trips.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRE_TOKENIZER_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
