@@ -16,8 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt   # so the engine's finally-block stops it on SIGTERM as on Ctrl-C
+
+
 def run(args: argparse.Namespace) -> int:
+    import signal
+
     from rich.console import Console
+    signal.signal(signal.SIGTERM, _terminate)
 
     from ..demo import DemoConfig, format_table, run_demo
     console = Console()
