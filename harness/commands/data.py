@@ -11,28 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
+from .argtypes import fraction as _share, positive_int as _positive_int
 
 HELP = "turn a run's failures into a chat fine-tuning set (OpenAI messages JSONL)"
-
-
-def _share(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
 
 
 def register(sub: Any) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
+from .argtypes import positive_int as _positive
 
 HELP = "serve a model over an OpenAI-compatible API with runtime LoRA loading (local engine or vLLM)"
 ALLOWED_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # vLLM's --max-lora-rank choices
@@ -25,16 +26,6 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= v <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 = any free port), got {v}")
-    return v
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
     return v
 
 
