@@ -20,9 +20,15 @@ distinct `protocol` spec; argument schemas are checked with a fast path for the 
 (`const`, `type`, `enum`, `pattern`, ...) and a cache for the rest. A YAML file's parsed data is kept
 in a small on-disk cache keyed by the sha256 of its bytes (`$HARNESS_CACHE_DIR/suites`, else
 `$XDG_CACHE_HOME/harness/suites`; `HARNESS_SUITE_CACHE=0` turns it off), so reloading a large YAML
-suite costs a JSON read. The structural checks always run; the reference checks (a parse and a score
-per case, the costly part) are skipped for a file whose exact bytes already passed them under the same
-protocol code, catalogs and scorer (a marker file in the same cache, keyed by both digests).
+suite costs a JSON read. The structural checks always run, but jsonschema's meta-check of each JSON
+Schema (`check_schema`, ~2 ms a schema) is skipped for a file whose exact bytes already passed the
+structural checks under the same code (a `schemas-*.ok` marker in the same cache, keyed by the file's
+sha256 and a fingerprint of the code that decides validity: this module, `scoring`, `cases`, the
+protocol modules and catalogs, the Python version and the installed jsonschema); within one load,
+identical schemas (equal canonical JSON) are meta-checked once. The reference checks (a parse and a
+score per case, the costly part) are skipped for a file whose exact bytes already passed them under
+the same fingerprint (a `refs-*.ok` marker). Schemas the loader accepts are recorded for the native
+protocol's validators, which then do not meta-check them again when they compile them.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -122,6 +129,7 @@ class _Doc:
     root_node: Any = None           # YAML node tree (lazily re-composed when a problem needs a line)
     text: str | None = None
     cache_write: Any = None         # (cache file, sha256, data) to store once the suite validates
+    json_exact: bool = False        # the data is exactly what its JSON text reads back as (str keys, ...)
 
     def line(self, path: Path_) -> int:
         if self.kind == "jsonl":
@@ -209,7 +217,7 @@ def _is_jsonl(path: str, text: str) -> bool:
 
 
 def _parse_jsonl(path: str, text: str) -> _Doc:
-    doc = _Doc(path=path, kind="jsonl")
+    doc = _Doc(path=path, kind="jsonl", json_exact=True)
     errors: list[str] = []
     first = True
     for n, raw in enumerate(text.split("\n"), 1):
@@ -248,25 +256,82 @@ def _cache_dir() -> Path | None:
 
 
 _FINGERPRINT: list[str] = []
+# the harness modules that decide whether a suite is valid and its references correct (with every
+# protocols module and catalog); a change elsewhere (the runner, the CLI, ...) re-checks nothing
+_VALIDITY_MODULES = ("suite.py", "scoring.py", "cases.py")
+# jsonschema decides schema validity (check_schema) and checks references' arguments; its meta-schemas
+# live in jsonschema_specifications, $ref resolution in referencing, and the `format` checks that
+# check_schema applies (regex, uri-reference, ...) depend on which of the optional libraries are there
+_SCHEMA_LIBS = ("jsonschema", "jsonschema_specifications", "referencing")
+_FORMAT_LIBS = ("fqdn", "idna", "rfc3987", "rfc3986_validator", "rfc3987_syntax", "rfc3339_validator", "webcolors",
+                "jsonpointer", "uri_template", "isoduration")
 
 
 def _fingerprint() -> str:
-    """A digest of the code and data that decide whether a reference is correct (the protocol modules,
-    their catalogs, the scorer, this module); a change to any of them re-checks every reference."""
+    """A digest of the code and data that decide whether a suite's schemas are valid and its references
+    correct: this module, the scorer and the case types, the protocol modules and their catalogs, the
+    Python version, and the installed jsonschema (its files' sizes and times, and which optional format
+    libraries it finds). A change to any of them re-checks every suite."""
     if not _FINGERPRINT:
         import protocols
         h = hashlib.sha256()
-        files: list[Path] = []
-        for pkg_dir in (Path(protocols.__file__).parent, Path(__file__).parent):
-            files += sorted(pkg_dir.glob("*.py"))
-        files += sorted((Path(protocols.__file__).parent / "data").glob("*.json"))
-        for f in files:
+        here = Path(__file__).parent
+        pdir = Path(protocols.__file__).parent
+        files = [("harness/" + n, here / n) for n in _VALIDITY_MODULES]
+        files += [("protocols/" + f.name, f) for f in sorted(pdir.glob("*.py"))]
+        files += [("protocols/data/" + f.name, f) for f in sorted((pdir / "data").glob("*.json"))]
+        for name, f in files:
             try:
-                h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+                h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
             except OSError:
-                h.update(f.name.encode() + b"\0?")
+                h.update(name.encode() + b"\0?")
+        h.update(f"python {sys.version}\0".encode())
+        _libs_state(h)
         _FINGERPRINT.append(h.hexdigest())
     return _FINGERPRINT[0]
+
+
+def _libs_state(h: Any) -> None:
+    """Feed `h` with the installed schema libraries' state without importing them (stat only)."""
+    import importlib.util
+    for name in _SCHEMA_LIBS + _FORMAT_LIBS:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = getattr(spec, "origin", None) if spec is not None else None
+        if not origin:
+            h.update(f"{name}: absent\0".encode())
+            continue
+        root = os.path.dirname(origin) if name in _SCHEMA_LIBS and origin.endswith("__init__.py") else None
+        paths = [origin] if root is None else _tree(root)
+        for f in paths:
+            try:
+                st = os.stat(f)
+                h.update(f"{name}:{os.path.relpath(f, root or os.path.dirname(origin))}:{st.st_size}:"
+                         f"{st.st_mtime_ns}\0".encode())
+            except OSError:
+                h.update(f"{name}:{f}:?\0".encode())
+
+
+def _tree(root: str) -> list[str]:
+    out: list[str] = []
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            if e.name == "__pycache__":
+                continue
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            else:
+                out.append(e.path)
+    return out
 
 
 def _refs_marker(digest: str) -> Path | None:
@@ -275,6 +340,15 @@ def _refs_marker(digest: str) -> Path | None:
     if cache is None:
         return None
     return cache / f"refs-{hashlib.sha256((digest + ':' + _fingerprint()).encode()).hexdigest()}.ok"
+
+
+def _schemas_marker(digest: str) -> Path | None:
+    """The file whose presence says: the suite with this sha256 passed the structural checks, so each of
+    its JSON Schemas passed jsonschema's check_schema (the costly part) under the same code."""
+    cache = _cache_dir()
+    if cache is None:
+        return None
+    return cache / f"schemas-{hashlib.sha256((digest + ':' + _fingerprint()).encode()).hexdigest()}.ok"
 
 
 def _touch(path: Path) -> None:
@@ -316,7 +390,7 @@ def _parse_yaml(path: str, text: str, digest: str) -> _Doc:
             with open(cfile, encoding="utf-8") as f:
                 c = json.load(f)
             if c.get("v") == _CACHE_VERSION and c.get("sha256") == digest:
-                doc = _Doc(path=path, kind="yaml", text=text)
+                doc = _Doc(path=path, kind="yaml", text=text, json_exact=True)
                 _split_yaml_data(doc, c["data"], None)
                 doc.case_lines = list(c["case_lines"])
                 return doc
@@ -442,43 +516,51 @@ _JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "nul
 _SIMPLE_KEYS = frozenset({"const", "type", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
                           "description", "title"})
 _SCHEMA_CACHE: dict[str, str | None] = {}
+# json.dumps(x, sort_keys=True), without building an encoder per call (the same text, the same errors)
+_canonical_json = json.JSONEncoder(sort_keys=True).encode
 
 
 def schema_problem(schema: Any) -> str | None:
     """Why `schema` is not a valid JSON Schema (jsonschema's check_schema), or None. Cached; the
     common simple shapes are checked without jsonschema."""
+    return _schema_check(schema)[0]
+
+
+def _schema_check(schema: Any) -> tuple[str | None, str | None]:
+    """(schema_problem's answer, the schema's canonical JSON when jsonschema decided it, else None).
+    Identical schemas (equal canonical JSON) are checked once per process."""
     if not isinstance(schema, dict):
-        return f"a JSON Schema must be an object, not {type(schema).__name__}"
+        return f"a JSON Schema must be an object, not {type(schema).__name__}", None
     if schema.keys() <= _SIMPLE_KEYS:
         t = schema.get("type")
         if t is not None and not (t in _JSON_TYPES or (isinstance(t, list) and t and all(x in _JSON_TYPES for x in t))):
-            return f"type {t!r} is not a JSON Schema type ({', '.join(_JSON_TYPES)})"
+            return f"type {t!r} is not a JSON Schema type ({', '.join(_JSON_TYPES)})", None
         if "enum" in schema and not isinstance(schema["enum"], list):
-            return "enum must be a list of values"
+            return "enum must be a list of values", None
         for k in ("minLength", "maxLength"):
             if k in schema and (not isinstance(schema[k], int) or isinstance(schema[k], bool) or schema[k] < 0):
-                return f"{k} must be a non-negative integer"
+                return f"{k} must be a non-negative integer", None
         for k in ("minimum", "maximum"):
             if k in schema and (not isinstance(schema[k], (int, float)) or isinstance(schema[k], bool)):
-                return f"{k} must be a number"
+                return f"{k} must be a number", None
         for k in ("description", "title"):
             if k in schema and not isinstance(schema[k], str):
-                return f"{k} must be a string"
+                return f"{k} must be a string", None
         if "pattern" in schema:
             p = schema["pattern"]
             if not isinstance(p, str):
-                return "pattern must be a string"
+                return "pattern must be a string", None
             try:
                 re.compile(p)
             except re.error as e:
-                return f"pattern {p[:60]!r} is not a valid regular expression: {e}"
-        return None
+                return f"pattern {p[:60]!r} is not a valid regular expression: {e}", None
+        return None, None
     try:
-        key = json.dumps(schema, sort_keys=True)
+        key = _canonical_json(schema)
     except (TypeError, ValueError):
-        return "the schema is not plain JSON data"
+        return "the schema is not plain JSON data", None
     if key in _SCHEMA_CACHE:
-        return _SCHEMA_CACHE[key]
+        return _SCHEMA_CACHE[key], key
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
@@ -493,7 +575,7 @@ def schema_problem(schema: Any) -> str | None:
     if len(_SCHEMA_CACHE) > 20_000:
         _SCHEMA_CACHE.clear()
     _SCHEMA_CACHE[key] = why
-    return why
+    return why, key
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -562,6 +644,30 @@ class _Validator:
         self._protocols: dict[str, tuple[Any, str | None]] = {}
         self.pending_refs: list[tuple[int, Case, Any]] = []
         self._known_cache: dict[int, tuple[Any, Any]] = {}
+        # set when this exact file already passed the structural checks under the same code (the
+        # schemas marker): its JSON Schemas are then known to pass check_schema and are not re-checked
+        self.schemas_known_valid = False
+        self._note_valid: Any = None
+
+    def schema_problem(self, spec: Any) -> str | None:
+        """`schema_problem(spec)`, skipping jsonschema's meta-check for a file known to pass it; each
+        schema jsonschema accepts is recorded for the native protocol's validators (which then skip
+        the same meta-check of the same schema when they compile it)."""
+        text = None
+        if self.schemas_known_valid and isinstance(spec, dict) and not spec.keys() <= _SIMPLE_KEYS:
+            try:
+                text = _canonical_json(spec)
+                why = None
+            except (TypeError, ValueError):
+                text = None
+        if text is None:
+            why, text = _schema_check(spec)
+        if why is None and text is not None and (self.doc.json_exact or _json_safe(spec)):
+            if self._note_valid is None:
+                from protocols.native_wire import note_valid_schema
+                self._note_valid = note_valid_schema
+            self._note_valid(text)
+        return why
 
     # -- protocols, compiled once per distinct spec --
     def protocol(self, spec: Any) -> tuple[Any, str | None]:
@@ -815,7 +921,7 @@ class _Validator:
                 p.add(tp + ("function", "description"), f"{label}: tools[{j}].function.description must be a string")
             params = fn.get("parameters")
             if params is not None:
-                why = schema_problem(params)
+                why = self.schema_problem(params)
                 if why is None and params.get("type", "object") != "object":
                     why = "must be a JSON Schema of type object"
                 if why:
@@ -934,7 +1040,7 @@ class _Validator:
                       f"{where}: '{name}' has no parameter '{param}'" + (
                           f" (did you mean '{hint}'?)" if hint else f" (parameters: {', '.join(sorted(params))})"))
             if isinstance(spec, dict):
-                why = schema_problem(spec)
+                why = self.schema_problem(spec)
                 if why:
                     p.add(ap, f"{where}: arguments.{param}: {why}")
             elif isinstance(spec, list):
@@ -1018,7 +1124,11 @@ def check(name_or_path: str | os.PathLike[str], *, check_references: bool = True
     p = Path(path)
     base_dir = p.parent if p.is_file() else None
     v = _Validator(doc, base_dir, check_references=check_references)
+    schemas_marker = _schemas_marker(digest)
+    v.schemas_known_valid = schemas_marker is not None and schemas_marker.exists()
     cases, top = v.run()
+    if schemas_marker is not None and not v.p and not v.schemas_known_valid:
+        _touch(schemas_marker)
     if check_references and v.pending_refs:
         marker = _refs_marker(digest) if not v.p else None
         if marker is None or not marker.exists():

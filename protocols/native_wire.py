@@ -232,44 +232,83 @@ _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "d
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
                   "propertyNames", "unevaluatedProperties", "unevaluatedItems", "additionalItems")
+_SUBSCHEMA_KIND = {**dict.fromkeys(_SUBSCHEMA_MAPS, 0), **dict.fromkeys(_SUBSCHEMA_LISTS, 1),
+                   **dict.fromkeys(_SUBSCHEMA_ONE, 2)}
 
 
 def _normalise_schema(schema: Any, strict: bool, depth: int = 0) -> Any:
-    """A copy of `schema` fit for jsonschema: BFCL/Python type names mapped to JSON Schema ones
+    """`schema` fit for jsonschema: BFCL/Python type names mapped to JSON Schema ones
     (`dict`→object, `float`→number, `tuple`→array, `any`→no constraint) and, for strict tools, every
-    object's properties required and no additional properties (OpenAI strict mode)."""
+    object's properties required and no additional properties (OpenAI strict mode).
+
+    Copy-on-write: `schema` itself when nothing changes (a plain JSON Schema, not strict), else new
+    mappings along the changed paths only (what is unchanged is shared with `schema`, never modified).
+    The input is never mutated."""
     if depth > 64 or not isinstance(schema, dict):
         return schema
-    s = dict(schema)
-    t = s.get("type")
+    changes: dict[str, Any] = {}
+    drop_type = False
+    t = schema.get("type")
     if isinstance(t, str):
         if t == "any":
-            del s["type"]
-        else:
-            s["type"] = _BFCL_TYPES.get(t, t)
+            drop_type = True
+        elif t in _BFCL_TYPES:
+            changes["type"] = _BFCL_TYPES[t]
     elif isinstance(t, list):
         if "any" in t:
-            del s["type"]
+            drop_type = True
         else:
-            s["type"] = list(dict.fromkeys(_BFCL_TYPES.get(x, x) if isinstance(x, str) else x for x in t))
-    for k in _SUBSCHEMA_MAPS:
-        if isinstance(s.get(k), dict):
-            s[k] = {pk: _normalise_schema(pv, strict, depth + 1) for pk, pv in s[k].items()}
-    for k in _SUBSCHEMA_LISTS:
-        if isinstance(s.get(k), list):
-            s[k] = [_normalise_schema(x, strict, depth + 1) for x in s[k]]
-    for k in _SUBSCHEMA_ONE:
-        if isinstance(s.get(k), dict):
-            s[k] = _normalise_schema(s[k], strict, depth + 1)
-        elif k == "items" and isinstance(s.get(k), list):  # draft-7 tuple items
-            s[k] = [_normalise_schema(x, strict, depth + 1) for x in s[k]]
-    if strict and isinstance(s.get("properties"), dict):
-        req = s.get("required") if isinstance(s.get("required"), list) else []
-        every = [k for k, v in s["properties"].items()
+            nt = list(dict.fromkeys(_BFCL_TYPES.get(x, x) if isinstance(x, str) else x for x in t))
+            if nt != t:   # (equal means: same length, nothing mapped, nothing deduplicated)
+                changes["type"] = nt
+    for k, v in schema.items():   # (only the keys present: most subschemas have two or three)
+        kind = _SUBSCHEMA_KIND.get(k) if isinstance(k, str) else None
+        if kind is None:
+            continue
+        if kind == 0:
+            if isinstance(v, dict):
+                nm: dict[Any, Any] | None = None
+                for pk, pv in v.items():
+                    npv = _normalise_schema(pv, strict, depth + 1)
+                    if npv is not pv:
+                        if nm is None:
+                            nm = dict(v)
+                        nm[pk] = npv
+                if nm is not None:
+                    changes[k] = nm
+        elif isinstance(v, list):
+            if kind == 1 or k == "items":   # a subschema list, or draft-7 tuple items
+                nl = _normalise_list(v, strict, depth + 1)
+                if nl is not v:
+                    changes[k] = nl
+        elif kind == 2 and isinstance(v, dict):
+            nv = _normalise_schema(v, strict, depth + 1)
+            if nv is not v:
+                changes[k] = nv
+    props = changes.get("properties", schema.get("properties"))
+    if strict and isinstance(props, dict):
+        old_req = schema.get("required")
+        req = old_req if isinstance(old_req, list) else []
+        every = [k for k, v in props.items()
                  if not (isinstance(v, dict) and v.get("deprecated") is True)]  # never advertised
-        s["required"] = list(dict.fromkeys([*req, *every]))
-        s.setdefault("additionalProperties", False)
+        new_req = list(dict.fromkeys([*req, *every]))
+        if not isinstance(old_req, list) or new_req != old_req:
+            changes["required"] = new_req
+        if "additionalProperties" not in schema:
+            changes["additionalProperties"] = False
+    if not changes and not drop_type:
+        return schema
+    s = dict(schema)
+    if drop_type:
+        del s["type"]
+    s.update(changes)   # changed keys keep their place; new ones (required, additionalProperties) go last
     return s
+
+
+def _normalise_list(items: list[Any], strict: bool, depth: int) -> list[Any]:
+    """`items` with each subschema normalised: the same list when none changes."""
+    out = [_normalise_schema(x, strict, depth) for x in items]
+    return items if all(a is b for a, b in zip(out, items)) else out
 
 
 @dataclass
@@ -282,6 +321,52 @@ class _Compiled:
 _BY_ID: dict[int, tuple[Any, bool, _Compiled]] = {}
 _BY_TEXT: dict[str, _Compiled] = {}
 _CACHE_MAX = 4096
+# jsonschema's check_schema verdict per distinct normalised schema (canonical JSON -> "" when valid,
+# else the error), kept for the whole process: each distinct schema is meta-checked at most once
+_CHECKED: dict[str, str] = {}
+# canonical JSON (json.dumps(sort_keys=True)) of plain-JSON schemas already known to pass
+# `validator_for(s, default=Draft202012Validator).check_schema(s)` — the suite loader's check
+_KNOWN_VALID: set[str] = set()
+_CHECKED_MAX = 1 << 16
+# json.dumps(x, sort_keys=True), without building an encoder per call (the same text, the same errors)
+_canonical_json = json.JSONEncoder(sort_keys=True).encode
+
+
+def note_valid_schema(text: str) -> None:
+    """Record that the plain JSON schema whose canonical JSON (`json.dumps(schema, sort_keys=True)`,
+    str keys and lists only) is `text` passed jsonschema's `check_schema` under
+    `validator_for(schema, default=Draft202012Validator)` (as the suite loader checks every case tool's
+    parameters). Compiling an identical schema that normalisation leaves unchanged then skips the
+    meta-check; any other schema is still checked."""
+    if len(_KNOWN_VALID) >= _CHECKED_MAX:
+        _KNOWN_VALID.clear()
+    _KNOWN_VALID.add(text)
+
+
+def _copy_plain(x: Any) -> tuple[Any, bool]:
+    """(a deep copy of `x`, whether `x` is plain JSON: exact dicts with str keys, exact lists and JSON
+    scalars). For data `json.dumps` accepts (so no cycles); anything else is copied by copy.deepcopy."""
+    tx = type(x)
+    if tx is dict:
+        plain = True
+        out = {}
+        for k, v in x.items():
+            if type(k) is not str:
+                plain = False
+            out[k], p = _copy_plain(v)
+            plain = plain and p
+        return out, plain
+    if tx is list:
+        plain = True
+        items = []
+        for v in x:
+            c, p = _copy_plain(v)
+            items.append(c)
+            plain = plain and p
+        return items, plain
+    if tx is str or tx is int or tx is float or tx is bool or x is None:
+        return x, True
+    return copy.deepcopy(x), False
 
 
 def compiled_validator(schema: Any, strict: bool = False) -> _Compiled:
@@ -290,13 +375,22 @@ def compiled_validator(schema: Any, strict: bool = False) -> _Compiled:
     hit = _BY_ID.get(id(schema))
     if hit is not None and hit[0] is schema and hit[1] == strict:
         return hit[2]
+    text: str | None
+    plain = True
     try:
-        key = ("S" if strict else "L") + json.dumps(schema, sort_keys=True, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        key = None
+        text = _canonical_json(schema)
+    except (TypeError, ValueError):   # not plain JSON data: the same key as before, values by repr
+        plain = False
+        try:
+            text = json.dumps(schema, sort_keys=True, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            text = None
+    except RecursionError:
+        text = None
+    key = ("S" if strict else "L") + text if text is not None else None
     comp = _BY_TEXT.get(key) if key is not None else None
     if comp is None:
-        comp = _compile(schema, strict)
+        comp = _compile(schema, strict, text if plain else None)
         if key is not None:
             if len(_BY_TEXT) >= _CACHE_MAX:
                 _BY_TEXT.clear()
@@ -307,20 +401,48 @@ def compiled_validator(schema: Any, strict: bool = False) -> _Compiled:
     return comp
 
 
-def _compile(schema: Any, strict: bool) -> _Compiled:
+def _compile(schema: Any, strict: bool, plain_text: str | None = None) -> _Compiled:
+    """Compile a validator. `plain_text`: the schema's canonical JSON when it serialises as plain JSON.
+
+    The meta-check (`check_schema`, the costly part) runs once per distinct normalised schema in the
+    process, and not at all for a schema that normalisation leaves unchanged and that is already
+    known to pass it (`note_valid_schema`): the verdict is the same either way."""
     import jsonschema
     from jsonschema import validators
 
     if not isinstance(schema, dict):
         return _Compiled(error=f"parameters must be a JSON Schema object, got {type(schema).__name__}")
     try:
-        norm = _normalise_schema(copy.deepcopy(schema), strict)
+        norm0 = _normalise_schema(schema, strict)
+        if plain_text is not None:   # the cached validator owns its schema: a deep copy
+            norm, plain = _copy_plain(norm0)
+        else:
+            norm, plain = copy.deepcopy(norm0), False
+        unchanged = norm0 is schema
+        known = unchanged and plain and plain_text in _KNOWN_VALID
         cls = validators.validator_for(norm, default=jsonschema.Draft202012Validator)
-        cls.check_schema(norm)
+        if not known:
+            ckey: str | None = None
+            if plain:   # (only plain JSON: its text then says exactly what jsonschema sees)
+                try:
+                    ckey = plain_text if unchanged else _canonical_json(norm)
+                except (TypeError, ValueError, RecursionError):
+                    ckey = None
+            verdict = _CHECKED.get(ckey) if ckey is not None else None
+            if verdict is None:
+                try:
+                    cls.check_schema(norm)
+                    verdict = ""
+                except jsonschema.SchemaError as e:
+                    where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+                    verdict = f"invalid JSON Schema at {where}: {shorten(e.message, 160)}"
+                if ckey is not None:
+                    if len(_CHECKED) >= _CHECKED_MAX:
+                        _CHECKED.clear()
+                    _CHECKED[ckey] = verdict
+            if verdict:
+                return _Compiled(error=verdict)
         return _Compiled(validator=cls(norm), schema=norm)
-    except jsonschema.SchemaError as e:
-        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        return _Compiled(error=f"invalid JSON Schema at {where}: {shorten(e.message, 160)}")
     except Exception as e:  # noqa: BLE001 - a user schema must never crash parsing
         return _Compiled(error=f"unusable JSON Schema: {type(e).__name__}: {shorten(str(e), 160)}")
 
@@ -624,6 +746,10 @@ class NativeProtocol(FunctionSets, Protocol):
 
     def request_tools(self, *, mode: str | None = None,
                       tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]] | None:
+        """The request's `tools`: the catalog's for `mode` (plus the case's extra functions), else the
+        case's own functions with wire names and JSON Schema type names. `tools` is never modified;
+        the result is new lists and mappings down to what differs from it, and shares the rest (a
+        schema that needs no rewriting is the case's own object): treat it as read-only."""
         if self.catalog is not None:
             from .render import openai_tools
             out = list(openai_tools(self.catalog.tools_for_mode(mode)))
@@ -642,11 +768,13 @@ class NativeProtocol(FunctionSets, Protocol):
             spec = spec_from_tool(raw)
             if spec is None:
                 continue
-            t = copy.deepcopy(dict(raw))
-            if isinstance(t.get("function"), Mapping):
-                fn = dict(t["function"])
+            # new mappings for what changes (the tool, its function, the schema paths that
+            # normalisation rewrites); the rest is shared with the case's tools, which stay unmodified
+            if isinstance(raw.get("function"), Mapping):
+                t = dict(raw)
+                fn = dict(raw["function"])
             else:  # a bare BFCL function: wrap it
-                fn = {k: v for k, v in t.items() if k != "type"}
+                fn = {k: v for k, v in raw.items() if k != "type"}
                 t = {"type": "function"}
             fn["name"] = fs.wire.get(spec.name, spec.name)
             if isinstance(fn.get("parameters"), dict):  # BFCL type names (dict, float…) → JSON Schema

@@ -29,10 +29,12 @@ client goes away or the server stops), `truncate` promises more bytes than it se
 200 with a body that is not JSON, `html_error` a 502 with an nginx HTML page.
 
 Answers: `suite` + `answer` (reference, wrong, mix:P — the reference of the case whose non-system
-messages equal the request's; in mix mode each choice is the reference with probability P, decided by
-a hash of (server seed, the request's `seed`, case id, choice index) so reruns agree, and k separate
-n=1 requests differ only when their `seed`s do); `script` (JSONL rules {"contains": text of the last user message, "message": assistant
-message}; first match wins); else a fixed text. Unknown prompts get the fixed text and count as
+messages and tools equal the request's (the tools as the case's protocol sends them, compared as
+canonical JSON), else of the first case whose non-system messages alone equal them; in mix mode each
+choice is the reference with probability P, decided by a hash of (server seed, the request's `seed`,
+case id, choice index) so reruns agree, and k separate n=1 requests differ only when their `seed`s do);
+`script` (JSONL rules {"contains": text of the last user message, "message": assistant message}; first
+match wins); else a fixed text. Unknown prompts get the fixed text and count as
 `unmatched` in /stats.
 
 Usage: token counts are ~len(JSON)/4 of the request's messages and tools and of the answer. A
@@ -91,6 +93,22 @@ def strip_system(messages: list[Any]) -> list[Any]:
 def messages_key(messages: list[Any]) -> str:
     """The lookup key of a conversation: canonical JSON of its messages after a leading system message."""
     return canonical(strip_system(messages))
+
+
+def _request_tools(case: Any, protos: dict[str, Any]) -> str | None:
+    """Canonical JSON of the `tools` the harness sends for `case` under its own protocol ("" for none),
+    or None when the protocol cannot say."""
+    try:
+        spec = case.protocol
+        k = spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True, default=str)
+        proto = protos.get(k)
+        if proto is None:
+            import protocols
+            proto = protos[k] = protocols.from_spec(spec, source=case.source or "<suite>")
+        tools = proto.request_tools(mode=case.mode, tools=case.tools)
+        return canonical(tools) if tools else ""
+    except Exception:  # noqa: BLE001 - then the case is matched on its messages alone
+        return None
 
 
 def _tokens(n_chars: int) -> int:
@@ -221,7 +239,8 @@ class ScriptedServer:
         # answers
         self._fixed = _Answer({"role": "assistant", "content": FIXED_TEXT})
         self._wrong = _Answer({"role": "assistant", "content": WRONG_TEXT})
-        self._by_key: dict[str, tuple[str, _Answer]] = {}
+        self._by_key: dict[str, tuple[str, _Answer]] = {}     # messages -> the first such case
+        self._by_exact: dict[str, tuple[str, _Answer]] = {}   # messages + "\0" + tools -> the case
         self._rules: list[tuple[str, _Answer]] = []
         self._mode = "fixed"
         self._mix_p = 0.0
@@ -283,13 +302,19 @@ class ScriptedServer:
                 raise ValueError(f"--answer {answer!r}: P must be within [0, 1]")
         else:
             raise ValueError(f"--answer {answer!r}: expected reference, wrong or mix:P")
+        protos: dict[str, Any] = {}
         for case in load_suite(suite).cases:
             key = messages_key(case.messages)
             ref = case.reference or {"role": "assistant", "content": FIXED_TEXT}
-            if key in self._by_key:
-                self.duplicate_prompts += 1
-                continue
-            self._by_key[key] = (case.id, _Answer(ref))
+            entry = (case.id, _Answer(ref))
+            tools = _request_tools(case, protos)
+            if tools is not None:
+                exact = key + "\0" + tools
+                if exact in self._by_exact:
+                    self.duplicate_prompts += 1   # same messages and tools: indistinguishable
+                else:
+                    self._by_exact[exact] = entry
+            self._by_key.setdefault(key, entry)
 
     def _load_script(self, path: str | os.PathLike[str]) -> None:
         self._mode = "script"
@@ -508,7 +533,8 @@ class ScriptedServer:
         # usage: prompt blocks (system + tools, then each message) and the emulated prefix cache
         has_system = isinstance(messages[0], dict) and messages[0].get("role") == "system"
         tools = req.get("tools")
-        block0 = (canonical(messages[0]) if has_system else "") + (canonical(tools) if tools else "")
+        tools_c = canonical(tools) if tools else ""
+        block0 = (canonical(messages[0]) if has_system else "") + tools_c
         rest = [canonical(m) for m in (messages[1:] if has_system else messages)]
         prompt_tokens = 0
         cached = 0
@@ -531,7 +557,10 @@ class ScriptedServer:
         case_id = None
         base: _Answer | None = None
         if mode in ("reference", "wrong", "mix"):
-            hit = self._by_key.get("[" + ",".join(rest) + "]")
+            mkey = "[" + ",".join(rest) + "]"
+            hit = self._by_exact.get(mkey + "\0" + tools_c)
+            if hit is None:
+                hit = self._by_key.get(mkey)
             if hit is None:
                 self._unmatched += 1
                 base = self._fixed
