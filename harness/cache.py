@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .sqlite_retry import retry_locked
 
 log = logging.getLogger("harness.cache")
 
@@ -91,20 +92,6 @@ def cache_key(endpoint_id: str, model: str, body: Mapping[str, Any] | bytes) -> 
     return h.hexdigest()
 
 
-def _retry_locked(fn: Any, attempts: int = 50) -> Any:
-    """Run `fn` again while another process holds a lock it needs (schema creation, WAL switch)."""
-    delay = 0.01
-    for i in range(attempts):
-        try:
-            return fn()
-        except sqlite3.OperationalError as e:
-            if ("locked" not in str(e) and "busy" not in str(e)) or i == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-    return None  # pragma: no cover
-
-
 class ResponseCache:
     """Responses by request key. Thread-safe; one connection per instance; see the module docstring."""
 
@@ -138,9 +125,9 @@ class ResponseCache:
                              f"or run with --no-cache") from None
         try:
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            _retry_locked(lambda: con.execute("PRAGMA journal_mode = WAL").fetchone())
+            retry_locked(lambda: con.execute("PRAGMA journal_mode = WAL").fetchone())
             con.execute("PRAGMA synchronous = NORMAL")
-            _retry_locked(lambda: self._ensure_schema(con))
+            retry_locked(lambda: self._ensure_schema(con))
         except CacheError:
             con.close()
             raise

@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import UserError
 from .rundir import RunDir, redact_url
+from .sqlite_retry import retry_locked
 
 SCHEMA_VERSION = 1
 DB_NAME = "leaderboard.sqlite"
@@ -63,20 +64,6 @@ def db_path() -> Path:
     return harness_home() / DB_NAME
 
 
-def _retry(fn: Any, attempts: int = 50) -> Any:
-    """Run `fn` again while another process holds a lock it needs (schema creation, WAL switch)."""
-    delay = 0.01
-    for i in range(attempts):
-        try:
-            return fn()
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e) or i == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-    return None  # pragma: no cover
-
-
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """A connection with the schema in place (created on first use)."""
     path = path or db_path()
@@ -89,8 +76,8 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     con.row_factory = sqlite3.Row
     con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     try:
-        _retry(lambda: con.execute("PRAGMA journal_mode = WAL"))
-        _retry(lambda: _ensure_schema(con, path))
+        retry_locked(lambda: con.execute("PRAGMA journal_mode = WAL"))
+        retry_locked(lambda: _ensure_schema(con, path))
     except sqlite3.DatabaseError as e:
         con.close()
         raise StoreError(f"{path}: not a usable leaderboard database ({e}); move it away or set "
@@ -218,7 +205,7 @@ def register_run(run_dir: str | os.PathLike[str] | RunDir, *, path: Path | None 
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-        return _retry(write)
+        return retry_locked(write)
     finally:
         con.close()
 
@@ -255,7 +242,7 @@ def get_run(run_dir: str | os.PathLike[str], *, path: Path | None = None) -> dic
 def remove_run(run_dir: str | os.PathLike[str], *, path: Path | None = None) -> bool:
     con = connect(path)
     try:
-        cur = _retry(lambda: con.execute("DELETE FROM runs WHERE run_dir = ?", (str(Path(run_dir).resolve()),)))
+        cur = retry_locked(lambda: con.execute("DELETE FROM runs WHERE run_dir = ?", (str(Path(run_dir).resolve()),)))
         return bool(cur.rowcount)
     finally:
         con.close()
