@@ -15,6 +15,19 @@ import pytest
 from trainers import common, data, scratch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one torch thread is as fast as two on an idle CPU and far faster on a busy one."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 WORDS = ["app", "src", "lib", "web", "core", "util", "main", "auth", "api", "db", "log", "cli"]
 EXTS = ["py", "js", "rs", "go", "md"]
 
@@ -57,7 +70,7 @@ def suite_file(tmp_path_factory):
 
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=kw.pop("timeout", 240), **kw)
+                          timeout=kw.pop("timeout", 240), env=SUBPROCESS_ENV, **kw)
 
 
 def test_cli_writes_a_loadable_model_dir(suite_file, tmp_path):
@@ -196,7 +209,7 @@ def test_batched_greedy_with_shared_prefix_matches_generate(suite_file, tmp_path
 def test_ctrl_c_saves_the_model(suite_file, tmp_path):
     out = tmp_path / "int"
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "train-base", "--suite", str(suite_file), "--preset",
-                             "test", "--out", str(out), "--max-steps", "1000000", "--quiet"], cwd=ROOT,
+                             "test", "--out", str(out), "--minutes", "10", "--quiet"], cwd=ROOT, env=SUBPROCESS_ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     try:
@@ -212,8 +225,11 @@ def test_ctrl_c_saves_the_model(suite_file, tmp_path):
             proc.kill()
     assert proc.returncode == 130
     info = json.loads((out / "training.json").read_text())
-    assert info["interrupted"] is True and 0 < info["steps"] < 1000000
+    assert info["interrupted"] is True and info["steps"] > 0
+    assert info["hyperparameters"]["schedule"] == "clock" and info["reproduce"] is None
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    log = common.read_trainer_log(out)
+    assert log[-1]["step"] == info["steps"]                   # the steps since the last line are logged too
 
 
 def test_no_train_split_is_a_user_error(tmp_path):
@@ -222,3 +238,40 @@ def test_no_train_split_is_a_user_error(tmp_path):
                              "messages": [{"role": "user", "content": "hi"}], "expect": {"calls": []}}) + "\n")
     p = _cli("train-base", "--suite", str(f), "--out", str(tmp_path / "o"), "--max-steps", "1")
     assert p.returncode == 2 and "no train-split case" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_thread_tuner_follows_the_faster_setting():
+    import torch
+    before = torch.get_num_threads()
+    try:
+        def run(cost, steps=400):
+            t = scratch.ThreadTuner(2)
+            used = []
+            for _ in range(steps):
+                used.append(t.current)
+                t.step("prompt", cost[t.current])
+            return t, used
+        idle, used = run({1: 0.5, 2: 0.28})           # an idle CPU: two threads win and stay
+        assert idle.current == 2 and used[-100:].count(2) >= 95
+        busy, used = run({1: 0.55, 2: 4.5})           # a busy CPU: one thread, and tries of two get rare
+        assert busy.current == 1
+        tries = [i for i in range(1, len(used)) if used[i] == 2 and used[i - 1] == 1]
+        assert len(tries) <= 8 and used.count(2) <= 8
+        assert sum({1: 0.55, 2: 4.5}[u] for u in used) < 1.2 * 400 * 0.55   # under 20% lost to the tries
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_collapse_guard_keeps_the_thread_count_unless_steps_collapse():
+    import torch
+    before = torch.get_num_threads()
+    try:
+        g = scratch.CollapseGuard(2)
+        for i in range(200):                      # ordinary noise: no switch, the run stays reproducible
+            g.step("prompt", 0.3 * (1.5 if i % 7 == 0 else 1.0))
+        assert g.current == 2 and g.history == []
+        for _ in range(10):                       # the cores get busy: 10x slower steps
+            g.step("prompt", 3.0)
+        assert g.current == 1 and torch.get_num_threads() == 1 and "reproducibility" in g.history[0]["why"]
+    finally:
+        torch.set_num_threads(before)

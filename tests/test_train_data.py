@@ -20,6 +20,19 @@ from trainers import data
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one torch thread is as fast as two on an idle CPU and far faster on a busy one."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
 SUITE = textwrap.dedent("""\
     name: sft-mini
     protocol: roo-xml
@@ -132,7 +145,7 @@ def run_eval(tmp: Path, suite: Path, out: Path, extra: list[str]) -> list[dict]:
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     try:
-        env = {**os.environ, "HARNESS_HOME": str(tmp / "home"), "HARNESS_CACHE_DIR": str(tmp / "cache")}
+        env = {**SUBPROCESS_ENV, "HARNESS_HOME": str(tmp / "home"), "HARNESS_CACHE_DIR": str(tmp / "cache")}
         cmd = [sys.executable, "-m", "harness.cli", "eval", "--suite", str(suite), "--endpoint",
                f"http://127.0.0.1:{srv.server_address[1]}/v1", "--model", "m", "--out", str(out), "--quiet",
                "--no-register", "--no-cache", "--samples", "2", *extra]
@@ -257,7 +270,8 @@ def test_export_cli_and_trl_reads_the_file(runs, tmp_path):
     run, _ = runs["compact"]
     out = tmp_path / "sft.jsonl"
     p = subprocess.run([sys.executable, "-m", "harness.cli", "data", "export", "--from-run", str(run), "--out", str(out),
-                        "--replay", "0.25", "--seed", "1"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+                        "--replay", "0.25", "--seed", "1"], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env=SUBPROCESS_ENV)
     assert p.returncode == 0, p.stderr
     assert "wrote" in p.stdout
     lines = [json.loads(x) for x in out.read_text().splitlines()]

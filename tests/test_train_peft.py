@@ -14,6 +14,19 @@ import pytest
 from trainers import common, data, peft_backend
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one torch thread is as fast as two on an idle CPU and far faster on a busy one."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 N_TRAIN = 24
 
 
@@ -42,7 +55,7 @@ def setup(tmp_path_factory):
 
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=kw.pop("timeout", 240), **kw)
+                          timeout=kw.pop("timeout", 240), env=SUBPROCESS_ENV, **kw)
 
 
 def test_lora_few_steps_outputs_and_log(setup, tmp_path):
@@ -141,7 +154,7 @@ def test_kill_during_training_then_resume(setup, tmp_path):
     out = tmp_path / "r"
     args = ["train", "--from-run", str(setup / "run"), "--base-model", str(setup / "model-tiny"), "--backend", "peft",
             "--out", str(out), "--max-steps", "8", "--save-steps", "2", "--batch-size", "8", "--threads", "1", "--quiet"]
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
     try:

@@ -107,10 +107,24 @@ def generate_greedy(model: Any, rows: list[list[int]], eos_ids: set[int], pad_id
 
 def evaluate_model(model_dir: str | Path | None, cases: list[Any], system_style: Any = "compact",
                    max_new_tokens: int = 160, batch_size: int = 32, *, model: Any = None, tokenizer: Any = None,
-                   protocol: Any = None, keep_outputs: bool = False) -> dict[str, Any]:
+                   protocol: Any = None, keep_outputs: bool = False, threads: int | None = None) -> dict[str, Any]:
     """Greedy-generate every case's answer with the model and score it with the case's protocol.
     Returns {pass_rate, n, passed, by_tool: {tool: {n, passed, pass_rate}}, by_violation: {code: n},
-    wall_s, generated_tokens, tokens_per_s[, outputs]}."""
+    wall_s, generated_tokens, tokens_per_s[, outputs]}. `threads`: torch CPU threads while generating."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _evaluate(model_dir, cases, system_style, max_new_tokens, batch_size, model, tokenizer, protocol,
+                         keep_outputs)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _evaluate(model_dir: Any, cases: list[Any], system_style: Any, max_new_tokens: int, batch_size: int, model: Any,
+              tokenizer: Any, protocol: Any, keep_outputs: bool) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

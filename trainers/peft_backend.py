@@ -36,6 +36,7 @@ from . import common
 from .common import IGNORE_INDEX, TrainingError
 
 RUN_CONFIG = "train_config.json"     # what a --resume must match
+TINY_PARAMS = 5_000_000              # CPU: below this, one torch thread unless --threads (as train-base)
 CHECKPOINTS_KEPT = 3
 
 
@@ -597,8 +598,15 @@ def train(cfg: TrainConfig) -> TrainResult:
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=_dtype_for_device())
     if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         model = model.to("cuda")
-    model, model_info = build_peft_model(model, cfg)
-    return run_sft(cfg, model, tokenizer, examples, source, model_info, t_start)
+    threads_before = torch.get_num_threads()
+    if cfg.threads is None and not torch.cuda.is_available() and \
+            sum(p.numel() for p in model.parameters()) < TINY_PARAMS:
+        torch.set_num_threads(1)      # tiny models: see trainers.scratch.TINY_PARAMS
+    try:
+        model, model_info = build_peft_model(model, cfg)
+        return run_sft(cfg, model, tokenizer, examples, source, model_info, t_start)
+    finally:
+        torch.set_num_threads(threads_before)
 
 
 __all__ = ["TrainConfig", "TrainResult", "checkpoints", "train", "to_dataset", "run_sft", "build_peft_model"]

@@ -67,8 +67,8 @@ def register(sub: Any) -> None:
                    help="the vLLM --max-lora-rank the adapter must fit (checked at the end; default 256)")
     p.add_argument("--no-share-prefix", action="store_true",
                    help="peft: run every sequence in full instead of computing the batch's shared prefix once")
-    p.add_argument("--threads", type=_pos_int, metavar="N", help="torch CPU threads (default: torch's; 1 is often "
-                                                                  "faster for tiny models on a busy CPU)")
+    p.add_argument("--threads", type=_pos_int, metavar="N",
+                   help="torch CPU threads (default: 1 for models under 5M parameters on a CPU, else torch's)")
     p.add_argument("--num-generations", type=_pos_int, default=4, metavar="G",
                    help="grpo: completions sampled per prompt (default 4)")
     p.add_argument("--max-new-tokens", type=_pos_int, default=256, metavar="N",

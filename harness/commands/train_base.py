@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the model folder to write")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_pos_float, metavar="M",
-                        help="time budget; the step count is fixed up front from a short timing (default 5)")
+                        help="time budget; the schedule follows the clock (default 5)")
     budget.add_argument("--max-steps", type=_pos_int, metavar="N", help="exact number of steps (reproducible)")
     p.add_argument("--seed", type=int, default=0, help="seed of tokenizer data order, weights and batches (default 0)")
     p.add_argument("--system-prompt", default="compact", metavar="STYLE",
@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
     p.add_argument("--no-share-prefix", action="store_true",
                    help="run every sequence in full instead of reusing the batch's shared prefix (slower, same loss)")
     p.add_argument("--threads", type=_pos_int, metavar="N",
-                   help="CPU threads for torch (default: with --minutes the faster of 1 and all, timed; else torch's)")
+                   help="CPU threads for torch (default: with --minutes, whichever of 1 and all is faster as "
+                        "the load changes; with --max-steps, the faster on a probe step, kept)")
     p.add_argument("--eval", action="store_true",
                    help="then greedy-generate the suite's test split and print the held-out pass rate")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -64,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
     params = res.info.get("architecture", {}).get("parameters")
     print(f"trained {args.preset} ({params:,} parameters) for {res.steps} steps in {res.wall_s:.0f}s, "
           f"loss {loss} -> {res.out}")
-    if res.info.get("stopped_at_time_limit"):
-        print(f"note: stopped at the time limit after {res.steps} of {res.planned_steps} planned steps")
     if args.eval:
         from harness.suite import load_suite
         from trainers.evaluate_local import evaluate_model
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if not test:
             print(f"suite {suite.name!r} has no test split to evaluate")
             return 0
-        rep = evaluate_model(res.out, test, system_style=args.system_prompt)
+        rep = evaluate_model(res.out, test, system_style=args.system_prompt, threads=res.info.get("threads"))
         by_tool = ", ".join(f"{k} {v['pass_rate']:.0%}" for k, v in rep["by_tool"].items())
         print(f"held-out pass rate {rep['pass_rate']:.1%} ({rep['passed']}/{rep['n']}) in {rep['wall_s']:.0f}s: "
               f"{by_tool}")
