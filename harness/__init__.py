@@ -12,5 +12,13 @@ from protocols import get as get_protocol  # noqa: E402
 from .api import evaluate, evaluate_sync  # noqa: E402  (imports the runner lazily)
 from .errors import UserError  # noqa: E402
 
-__all__ = ["ToolCall", "Turn", "UserError", "Violation", "__version__", "evaluate", "evaluate_sync",
-           "get_protocol"]
+__all__ = ["Loop", "LoopConfig", "ToolCall", "Turn", "UserError", "Violation", "__version__", "evaluate",
+           "evaluate_sync", "get_protocol"]
+
+
+def __getattr__(name: str) -> object:
+    # the closed loop on first use, so that `harness parse/score/eval` do not load it
+    if name in ("Loop", "LoopConfig"):
+        from . import loop
+        return getattr(loop, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -30,7 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # a command still being built; the others work
             raise
         mod.register(sub)
+    _no_abbreviations(parser)
     return parser
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Refuse abbreviated options everywhere: `--api-key sk-…` must not be taken for `--api-key-env`
+    (a secret written into run.json as a variable name)."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _no_abbreviations(child)
 
 
 def main(argv: list[str] | None = None) -> int:

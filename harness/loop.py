@@ -6,10 +6,14 @@
 
 Each round, on the model currently served (the base, or the last promoted adapter):
 
-1. ``eval_train``  — evaluate the suite's train split (a leaderboard run);
+1. ``eval_train``  — evaluate the suite's train split (a leaderboard run); optionally only a seeded sample
+   of it (`train_sample`) plus `probe` freshly generated train-side cases: a model trained on the train
+   split has often memorised it, so its failures there understate what it gets wrong on new inputs,
+   while failures on unseen probe cases measure exactly that (the probe suite is written to the round's
+   folder and recorded in the run like any suite);
 2. ``data``        — its failures (one example per failed case) + a replay share of passed cases + fresh
    train cases from the suite's generator spec, drawn in proportion to each (task, template)'s failure
-   rate (never a near-duplicate of a test case), written as OpenAI-messages JSONL;
+   rate in step 1 (never a near-duplicate of a test case), written as OpenAI-messages JSONL;
 3. ``train``       — a LoRA adapter, continuing the current one (`--init-adapter`);
 4. ``check``       — vLLM's adapter rules (harness.serving.check_adapter);
 5. ``load``        — hot-load under a unique name through the runtime LoRA API;
@@ -38,6 +42,7 @@ from typing import Any
 from .errors import UserError
 from .fsutil import atomic_open
 
+POOL_DRAWS = 4         # generator seeds tried for unseen cases per round
 STAGES = ("eval_train", "data", "train", "check", "load", "eval_test", "decide")
 LOOP_FORMAT = "toolcall-harness/loop@1"
 
@@ -64,11 +69,14 @@ class LoopConfig:
     seed: int = 0
     replay: float = 0.3                   # share of passed cases added to the failures
     fresh: int = 0                        # fresh generated train cases per round (0: none)
+    train_sample: int | None = None       # evaluate only this many train cases per round (None: all)
+    probe: int = 0                        # + this many unseen generated cases, evaluated with them
     lora_r: int = 16
     lora_alpha: int | None = None
     lora_dropout: float = 0.0
     target_modules: list[str] | None = None
     lr: float | None = None
+    lr_decay: float = 1.0                 # round i trains at lr × lr_decay^(i-1): later rounds refine gently
     epochs: float | None = None
     max_steps: int | None = None
     batch_size: int = 8
@@ -101,6 +109,11 @@ def mcnemar_regression_p(b: int, c: int) -> float:
     return sum(math.comb(m, i) for i in range(b, m + 1)) / 2 ** m
 
 
+def round_lr(lr: float | None, decay: float, i: int) -> float | None:
+    """The learning rate of round i (1-based); None keeps the trainer's default."""
+    return None if lr is None else lr * decay ** (i - 1)
+
+
 def paired_flips(before: Mapping[str, bool], after: Mapping[str, bool]) -> tuple[int, int]:
     """(pass→fail, fail→pass) over the cases both runs judged."""
     common = before.keys() & after.keys()
@@ -128,8 +141,14 @@ class Loop:
     def __init__(self, cfg: LoopConfig, on_event: Callback | None = None) -> None:
         if cfg.rounds < 1:
             raise LoopError("--rounds must be at least 1")
+        if not 0 < cfg.lr_decay <= 1:
+            raise LoopError(f"--lr-decay {cfg.lr_decay}: use a factor in (0, 1]")
+        if cfg.train_sample is not None and cfg.train_sample < 0 or cfg.probe < 0 or cfg.fresh < 0:
+            raise LoopError("--train-sample, --probe and --fresh must not be negative")
         if cfg.backend not in ("peft", "unsloth"):
             raise LoopError(f"--backend {cfg.backend!r}: use peft or unsloth")
+        from .runner import check_key_env_name
+        check_key_env_name(cfg.api_key_env)    # loop.json records the name: never a key in its place
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.on_event = on_event
@@ -192,13 +211,14 @@ class Loop:
             raise LoopError(f"{self.cfg.endpoint}: /v1/models lists no base model; pass --model")
         return bases[0]
 
-    def _evaluate(self, model: str, split: str, out: Path) -> dict[str, Any]:
+    def _evaluate(self, model: str, split: str, out: Path, suite: Path | None = None) -> dict[str, Any]:
         from .api import evaluate
         c = self.cfg
         summary = asyncio.run(evaluate(
-            self._suite(), c.endpoint, model, split=split, samples=c.samples, concurrency=c.concurrency,
+            str(suite) if suite is not None else self._suite(), c.endpoint, model, split=split,
+            samples=c.samples, concurrency=c.concurrency,
             temperature=0.0 if c.samples == 1 else 1.0, seed=c.seed, max_tokens=c.max_tokens,
-            system_prompt=c.system_prompt, out=str(out), resume=out.exists(), cache=False,
+            system_prompt=c.system_prompt, out=str(out), resume=(out / "run.json").is_file(), cache=False,
             api_key_env=c.api_key_env, progress=c.progress))
         if summary.get("errors") and not summary.get("n_samples"):
             # nothing was judged: training or deciding on this would be noise
@@ -221,20 +241,44 @@ class Loop:
         self._emit("stage_end", round=rnd["index"], stage=name, info=info)
         return info
 
-    def _fresh_examples(self, failures: dict[tuple[str, Any], list[int]], seed: int) -> list[dict]:
-        """Fresh train cases from the suite's generator spec, weighted by each (task, template)'s failure rate."""
+    def _generated(self, seed: int, exclude: set[str], want: int) -> list[Any]:
+        """Up to `want` cases newly generated from the suite's spec, marked train, none a near-duplicate of
+        a suite case or of each other (so their values are unseen: a model that memorised the train split
+        meets them as new inputs), none with an id in `exclude`. Several generator seeds are drawn when one
+        does not give enough; empty without a generator spec."""
         suite = self._suite()
         gen = (suite.meta or {}).get("generator") or {}
         spec = gen.get("spec") if isinstance(gen, Mapping) else None
-        if not self.cfg.fresh or not spec:
+        if not spec or want <= 0:
+            return []
+        from .generator import case_keys, generate
+        seen = {k for c in suite.cases for k in case_keys(c)}
+        known = {c.id for c in suite.cases} | exclude
+        out: list[Any] = []
+        for attempt in range(POOL_DRAWS):
+            for c in generate(spec, seed=int(gen.get("seed", 0)) + 7919 * (seed + 1) + 104_729 * attempt):
+                keys = set(case_keys(c))
+                if keys & seen:
+                    continue
+                seen |= keys
+                c.split = "train"
+                if c.id in known:
+                    c.id = f"{c.id}-s{seed}-{len(out)}"
+                known.add(c.id)
+                out.append(c)
+            if len(out) >= want:
+                break
+        return out
+
+    def _fresh_examples(self, failures: dict[tuple[str, Any], list[int]], seed: int,
+                        exclude: set[str]) -> list[dict]:
+        """Fresh train cases from the suite's generator spec, weighted by each (task, template)'s failure rate."""
+        if not self.cfg.fresh:
+            return []
+        pool = self._generated(seed, exclude, 2 * self.cfg.fresh)
+        if not pool:
             return []
         from trainers.data import examples_from_cases
-
-        from .generator import case_keys, generate
-        test_keys = {k for c in suite.cases if c.split == "test" for k in case_keys(c)}
-        known = {c.id for c in suite.cases}
-        pool = [c for c in generate(spec, seed=int(gen.get("seed", 0)) + 7919 * (seed + 1))
-                if not (set(case_keys(c)) & test_keys)]
         rng = random.Random(seed)
         weights = []
         for c in pool:
@@ -246,14 +290,32 @@ class Loop:
         for _ in range(min(self.cfg.fresh, len(pool))):
             k = rng.choices(range(len(idx)), weights=[weights[i] for i in idx])[0]
             chosen.append(pool[idx.pop(k)])
-        for i, c in enumerate(chosen):
-            c.split = "train"
-            if c.id in known:
-                c.id = f"{c.id}-fresh{seed}-{i}"
         exs = examples_from_cases(chosen, None, self.cfg.system_prompt)
         for ex in exs:
             ex.setdefault("meta", {})["kind"] = "fresh"
         return exs
+
+    def _probe_suite(self, i: int, path: Path) -> Path:
+        """Round i's evaluation suite when sampling/probing: a seeded sample of the train split plus
+        unseen generated cases, written to `path` (rewritten identically on resume)."""
+        from .suite import dump_suite
+        c = self.cfg
+        suite = self._suite()
+        train = suite.split("train")
+        rng = random.Random(c.seed * 1_000_003 + i)
+        picked = train if c.train_sample is None or c.train_sample >= len(train) else \
+            [train[k] for k in sorted(rng.sample(range(len(train)), c.train_sample))]
+        pool = self._generated(10_000 + c.seed * 101 + i, set(), c.probe)
+        probes = [pool[k] for k in sorted(rng.sample(range(len(pool)), min(c.probe, len(pool))))]
+        for p in probes:
+            p.id = f"probe{i}-{p.id}"
+            p.meta = {**(p.meta or {}), "probe": True}
+        top = {k: v for k, v in (suite.meta or {}).items() if k not in ("generator", "name", "description")}
+        top.update({"name": f"{suite.name}-round{i}",
+                    "description": f"round {i} of a loop over {suite.name}: {len(picked)} train cases, "
+                                   f"{len(probes)} unseen probe cases"})
+        dump_suite(picked + probes, path, top=top)
+        return path
 
     # -- the stages ---------------------------------------------------------------------------
     def _round(self, rnd: dict[str, Any]) -> None:
@@ -264,9 +326,16 @@ class Loop:
         best = self.state["best"]
 
         def eval_train() -> dict[str, Any]:
-            s = self._evaluate(rnd["serving"], "train", rdir / "eval-train")
-            return {"run_dir": str(rdir / "eval-train"), "pass_rate": s.get("pass_rate"),
-                    "n_cases": s.get("n_cases"), "by_tool": {k: v.get("pass_rate") for k, v in (s.get("by_tool") or {}).items()}}
+            probe_path = None
+            if c.train_sample is not None or c.probe:
+                probe_path = self._probe_suite(i, rdir / "probe-suite.jsonl")
+            s = self._evaluate(rnd["serving"], "train", rdir / "eval-train", suite=probe_path)
+            info = {"run_dir": str(rdir / "eval-train"), "pass_rate": s.get("pass_rate"),
+                    "n_cases": s.get("n_cases"),
+                    "by_tool": {k: v.get("pass_rate") for k, v in (s.get("by_tool") or {}).items()}}
+            if probe_path is not None:
+                info["suite"] = str(probe_path)
+            return info
 
         def data() -> dict[str, Any]:
             from trainers.data import data_sha256, examples_from_run, write_jsonl
@@ -274,8 +343,15 @@ class Loop:
             from .rundir import RunDir
             run_dir = rnd["stages"]["eval_train"]["run_dir"]
             exs = examples_from_run(run_dir, replay=c.replay, seed=c.seed + i)
+            for ex in exs:      # failures on unseen probe cases are counted apart
+                if str(ex["meta"].get("id", "")).startswith(f"probe{i}-") and ex["meta"].get("kind") == "failure":
+                    ex["meta"]["kind"] = "probe_failure"
             failures: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
-            cases = {cs.id: cs for cs in self._suite().cases}
+            evaluated = self._suite()
+            if rnd["stages"]["eval_train"].get("suite"):
+                from .suite import load_suite
+                evaluated = load_suite(rnd["stages"]["eval_train"]["suite"])
+            cases = {cs.id: cs for cs in evaluated.cases}
             for r in RunDir(run_dir).results():
                 cs = cases.get(str(r.get("id")))
                 if cs is None or r.get("status") != "ok":
@@ -283,7 +359,7 @@ class Loop:
                 for key in ((cs.meta.get("task"), cs.meta.get("template")), (cs.meta.get("task"), None)):
                     failures[key][0] += 1
                     failures[key][1] += not r.get("passed")
-            fresh = self._fresh_examples(failures, c.seed + i)
+            fresh = self._fresh_examples(failures, c.seed + i, set(cases))
             allx = exs + fresh
             if not allx:
                 return {"examples": 0, "path": None}
@@ -296,14 +372,16 @@ class Loop:
             d = rnd["stages"]["data"]
             if not d.get("examples"):
                 return {"skipped": "nothing to train on: every train case passed"}
-            from trainers.peft_backend import TrainConfig, train as run_train
+            from trainers.peft_backend import RUN_CONFIG, TrainConfig, train as run_train
             adir = rdir / "adapter"
             res = run_train(TrainConfig(
                 base_model=c.base_model, out=str(adir), data=d["path"], backend=c.backend, method="lora",
                 lora_r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
-                target_modules=c.target_modules, lr=c.lr, epochs=c.epochs, max_steps=c.max_steps,
+                target_modules=c.target_modules, lr=round_lr(c.lr, c.lr_decay, i), epochs=c.epochs, max_steps=c.max_steps,
                 batch_size=c.batch_size, seed=c.seed + i, init_adapter=rnd.get("init_adapter"),
-                resume=(adir / "trainer_log.jsonl").exists(), max_lora_rank=c.max_lora_rank,
+                # a crash after the run's config was written: resume (from its newest checkpoint, or from
+                # step 0 when it had none yet); before that the folder is empty or absent: a fresh start
+                resume=(adir / RUN_CONFIG).is_file(), max_lora_rank=c.max_lora_rank,
                 progress=c.progress, save_steps=max(1, (c.max_steps or 50) // 2)))
             return {"adapter": str(adir), "steps": res.steps, "train_loss": res.train_loss,
                     "tokens_per_s": res.tokens_per_s, "resumed_from": res.resumed_from}
@@ -321,10 +399,13 @@ class Loop:
             if t.get("skipped") or rnd["stages"]["check"].get("problems"):
                 return {"skipped": "no adapter to load"}
             from .serving import list_adapters, load_adapter
-            if rnd.get("candidate"):   # a load that happened before a crash
-                served = {a["id"] for a in asyncio.run(list_adapters(c.endpoint))}
-                if rnd["candidate"] in served:
-                    return {"name": rnd["candidate"], "reused": True}
+            # a load that happened before a crash (recorded or not): the same adapter directory served
+            # already is reused, never loaded a second time under a new name (it would hold a LoRA slot)
+            adir = str(Path(t["adapter"]).resolve())
+            for a in asyncio.run(list_adapters(c.endpoint)):
+                if a["id"] == rnd.get("candidate") or (a.get("root") and str(Path(a["root"]).resolve()) == adir):
+                    rnd["candidate"] = a["id"]
+                    return {"name": a["id"], "reused": True}
             name = asyncio.run(load_adapter(c.endpoint, t["adapter"], None, max_lora_rank=c.max_lora_rank))
             rnd["candidate"] = name
             return {"name": name}

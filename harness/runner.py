@@ -307,6 +307,7 @@ class Planner:
         self._tail: dict[Any, dict[str, bytes]] = {}
         self._groups: dict[Any, int] = {}
         self._tools_id: dict[int, tuple[int, int]] = {}
+        self._own_sys: dict[str, tuple[bytes, int]] = {}   # a case's own system text -> (fragment, group)
         self.by_ident: dict[bytes, Request] = {}
         self.shared = 0        # case-requests that joined an identical request
         self.new: list[Request] = []   # requests made since the last take_new()
@@ -377,9 +378,21 @@ class Planner:
         The order key groups requests by (system prompt, tools) and sorts them by their messages."""
         proto, case = ctx.proto, ctx.case
         msgs = case.messages
+        sys_frag: bytes | None
         if msgs and isinstance(msgs[0], Mapping) and msgs[0].get("role") == "system":
-            sys_frag: bytes | None = _canon(msgs[0])
-            sys_group = hash(sys_frag)
+            m0 = msgs[0]
+            text = m0.get("content")
+            if len(m0) == 2 and isinstance(text, str):
+                # {"role", "content"} only: its JSON depends on the text alone, so cases that carry the same
+                # system prompt (recorded traffic, exported suites) serialise and hash it once
+                own = self._own_sys.get(text)
+                if own is None:
+                    frag = _canon(m0)
+                    own = self._own_sys[text] = (frag, hash(frag))
+                sys_frag, sys_group = own
+            else:
+                sys_frag = _canon(m0)
+                sys_group = hash(sys_frag)
             rest = msgs[1:]
         else:
             sys_frag, sys_group = self.system_fragment(proto, case)
@@ -449,8 +462,23 @@ class Planner:
 
 # -- dispatch ---------------------------------------------------------------------------------------
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+
+
+def check_key_env_name(name: str | None) -> None:
+    """Refuse an --api-key-env value that cannot name an environment variable, without repeating it.
+
+    The name is recorded in run.json, so a key given in its place would be written to disk; argparse
+    also takes `--api-key sk-...` as an abbreviation of --api-key-env, which makes that easy to do."""
+    if name and not _ENV_NAME.fullmatch(name):
+        raise UserError("--api-key-env takes the NAME of the environment variable that holds the API key "
+                        "(e.g. OPENAI_API_KEY), not the key itself; the value given is not a variable name "
+                        "(not repeated here). Put the key in the environment: export OPENAI_API_KEY=...")
+
+
 class Runner:
     def __init__(self, cfg: EvalConfig):
+        check_key_env_name(cfg.api_key_env)
         if cfg.samples < 1:
             raise UserError(f"--samples {cfg.samples}: must be at least 1")
         if cfg.concurrency < 1:
@@ -473,6 +501,8 @@ class Runner:
         self.feeding = False     # the planner is still building requests for the queue
         self._probe: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
+        self._replies: list[tuple[Request, Any]] = []   # n=1 replies a worker left for _drain
+        self._drain_error: BaseException | None = None
         self._score: Any = None
         self._planner: Planner | None = None
         self._protocols: Any = None
@@ -801,6 +831,10 @@ class Runner:
             finally:
                 for t in tasks:
                     t.cancel()
+                if self._replies:     # interrupted: what was received is still written
+                    self._drain()
+            if self._drain_error is not None:
+                raise self._drain_error
             cstats = getattr(client, "stats", None)
             if cstats is not None:
                 self.stats.events["client"] = _plain(cstats)  # type: ignore[assignment]
@@ -829,7 +863,11 @@ class Runner:
         chat = client.chat
         wake = self._wake
         assert wake is not None
+        call_later = asyncio.get_running_loop().call_later
+        replies = self._replies
         while True:
+            if self._drain_error is not None:
+                raise self._drain_error
             if not pending:
                 if self.busy == 0 and not self.feeding:
                     wake.set()
@@ -840,6 +878,7 @@ class Runner:
             req = pending.popleft()
             self.busy += 1     # holding a request: other workers must not finish while it may split
             probe = None
+            deferred = False
             try:
                 if req.n > 1:
                     # until the endpoint has shown whether it honours n, one n-request probes at a time
@@ -858,14 +897,44 @@ class Runner:
                 except Exception as e:  # the client should not raise; if it does, it is the endpoint's error
                     self.on_error(req, f"{type(e).__name__}: {e}", None)
                     continue
-                self.handle_reply(req, reply)
+                if req.n == 1:
+                    # send the next request before this reply is parsed, scored and written: _drain runs
+                    # as a 0-second timer, i.e. after the callbacks already queued (on Python < 3.12
+                    # aiohttp writes a request body in a task of its own). A reply of one choice never
+                    # adds requests, and a slot no longer idles while the replies ahead of it are scored
+                    if not replies:
+                        call_later(0, self._drain)
+                    replies.append((req, reply))
+                    deferred = True     # busy stays counted until _drain has handled it
+                else:
+                    self.handle_reply(req, reply)
             finally:
-                self.busy -= 1
+                if not deferred:
+                    self.busy -= 1
                 if probe is not None:
                     self._probe = None
                     probe.set()
                 if self.busy == 0 or pending:
                     wake.set()
+
+    def _drain(self) -> None:
+        """Handle the replies the workers left (see _worker). An exception is kept and raised by the
+        workers and dispatch(), as it was when replies were handled in the worker itself."""
+        replies = self._replies
+        if not replies:
+            return
+        batch = replies[:]
+        replies.clear()
+        for req, reply in batch:
+            try:
+                if self._drain_error is None:
+                    self.handle_reply(req, reply)
+            except BaseException as e:  # noqa: BLE001 - surfaced by the workers and dispatch()
+                self._drain_error = e
+            finally:
+                self.busy -= 1
+        if self._wake is not None and (self.busy == 0 or self.pending or self._drain_error is not None):
+            self._wake.set()
 
     def on_event(self, *args: Any, **kwargs: Any) -> None:
         """Client events (retries, back-off, ...): counted by kind for the progress bar and summary."""
@@ -1130,14 +1199,18 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
         t0 = time.perf_counter()
 
         def make_client() -> Any:
+            # imported only when something must be sent (a rerun answered by the cache never needs it);
+            # the import (aiohttp: ~0.1 s, mostly its TLS contexts) is a phase of its own, not dispatch
+            ti = time.perf_counter()
             from .client import ChatClient
+            phases["client_import_s"] = time.perf_counter() - ti
             api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
             return ChatClient(list(cfg.endpoints), api_key=api_key or None, concurrency=cfg.concurrency,
                               timeout=cfg.timeout, max_retries=cfg.max_retries, seed=cfg.seed,
                               on_event=runner.on_event)
 
         await runner.dispatch(first, items[head_n:], make_client)
-        st.dispatch_s = time.perf_counter() - t0
+        st.dispatch_s = time.perf_counter() - t0 - phases.get("client_import_s", 0.0)
         phases["plan_overlapped_s"] = st.feed_s
     finally:
         progress.stop()

@@ -4,8 +4,9 @@ Command line (prints exactly one line, `listening http://HOST:PORT/v1`, then ser
 
     python -m tests.scripted_server [--host 127.0.0.1] [--port 0] [--latency 0.2] [--fail-429 0.1]
         [--retry-after 1] [--no-retry-after] [--fail-500 0.05] [--fail-503 P] [--drop 0.02] [--hang 0.01]
-        [--truncate P] [--bad-json P] [--html-error P] [--empty-choices P] [--finish-length P] [--no-n]
-        [--seed N] [--models a,b] [--strict-models] [--api-key KEY]
+        [--truncate P] [--bad-json P] [--html-error P] [--empty-choices P] [--finish-length P] [--fail-502 P]
+        [--reset P] [--bad-args P] [--no-n]
+        [--seed N] [--models a,b] [--strict-models] [--api-key KEY] [--echo-key]
         [--suite PATH_OR_NAME --answer reference|wrong|mix:P | --script RULES.jsonl]
 
 In process (the server runs on the current event loop):
@@ -18,15 +19,25 @@ In process (the server runs on the current event loop):
 From synchronous code or another process: `with spawn_server("--latency", "0.2") as url: ...`.
 
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /stats, POST /reset_stats, POST /configure
-(a JSON object of options; fault fractions, latency, retry_after, no_retry_after, no_n, strict_models).
+(a JSON object of options; fault fractions, latency, retry_after, no_retry_after, no_n, strict_models,
+echo_key).
+
+`echo_key`: every JSON error answer (401, 429, 500, 502, 503) ends with the Authorization header the
+request carried, as careless gateways do, so tests can check that a client never repeats it.
 
 Faults: each chat request draws one number from a seeded RNG and meets at most one fault; the fractions
 are cumulative in this order: fail_429, fail_503, fail_500, drop, hang, truncate, bad_json, html_error,
-empty_choices, finish_length (their sum must be <= 1). 429 and 503 answer at once (like a gateway's rate
-limiter, with `Retry-After: <retry_after>` unless no_retry_after); every other answer comes after
-`latency` seconds. `drop` closes the connection without a response, `hang` never answers (until the
-client goes away or the server stops), `truncate` promises more bytes than it sends, `bad_json` sends a
-200 with a body that is not JSON, `html_error` a 502 with an nginx HTML page.
+empty_choices, finish_length, fail_502, reset, bad_args (their sum must be <= 1; the later ones were
+added last so that seeded fault sequences of the earlier ones did not change). 429 and 503 answer at once
+(like a gateway's rate limiter, with `Retry-After: <retry_after>` unless no_retry_after); every other
+answer comes after `latency` seconds. `drop` closes the connection without a response (a FIN), `reset`
+aborts it with a TCP RST (SO_LINGER 0: the client reads "connection reset by peer"), `hang` never answers
+(until the client goes away or the server stops), `truncate` promises more bytes than it sends,
+`bad_json` sends a 200 with a body that is not JSON, `html_error` a 502 with an nginx HTML page,
+`fail_502` a 502 with an OpenAI-style JSON error, `empty_choices` a 200 with `choices: []`,
+`finish_length` each answer cut to half its length with `finish_reason: "length"`, and `bad_args` the
+normal answer except that the `arguments` of each native tool call lose their last character (so they
+are not JSON; answers without tool calls are unchanged).
 
 Answers: `suite` + `answer` (reference, wrong, mix:P — the reference of the case whose non-system
 messages and tools equal the request's (the tools as the case's protocol sends them, compared as
@@ -54,6 +65,8 @@ import json
 import os
 import random
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -68,9 +81,10 @@ WRONG_TEXT = "Sure! I looked into it and everything seems fine. Let me know if t
 MODEL_DEFAULT = "scripted"
 
 FAULTS = ("fail_429", "fail_503", "fail_500", "drop", "hang", "truncate", "bad_json", "html_error",
-          "empty_choices", "finish_length")
+          "empty_choices", "finish_length", "fail_502", "reset", "bad_args")
 OPTION_DEFAULTS: dict[str, Any] = {
     "latency": 0.0, "retry_after": 1.0, "no_retry_after": False, "no_n": False, "strict_models": False,
+    "echo_key": False,
     **{f: 0.0 for f in FAULTS},
 }
 
@@ -220,7 +234,8 @@ class ScriptedServer:
                  fail_429: float = 0.0, retry_after: float = 1.0, no_retry_after: bool = False,
                  fail_500: float = 0.0, fail_503: float = 0.0, drop: float = 0.0, hang: float = 0.0,
                  truncate: float = 0.0, bad_json: float = 0.0, html_error: float = 0.0,
-                 empty_choices: float = 0.0, finish_length: float = 0.0, no_n: bool = False,
+                 empty_choices: float = 0.0, finish_length: float = 0.0, fail_502: float = 0.0,
+                 reset: float = 0.0, bad_args: float = 0.0, no_n: bool = False, echo_key: bool = False,
                  seed: int | None = None, models: list[str] | None = None, strict_models: bool = False,
                  api_key: str | None = None, suite: str | None = None, answer: str = "reference",
                  script: str | os.PathLike[str] | None = None) -> None:
@@ -234,7 +249,8 @@ class ScriptedServer:
         self.configure(latency=latency, fail_429=fail_429, retry_after=retry_after,
                        no_retry_after=no_retry_after, fail_500=fail_500, fail_503=fail_503, drop=drop,
                        hang=hang, truncate=truncate, bad_json=bad_json, html_error=html_error,
-                       empty_choices=empty_choices, finish_length=finish_length, no_n=no_n,
+                       empty_choices=empty_choices, finish_length=finish_length, fail_502=fail_502,
+                       reset=reset, bad_args=bad_args, no_n=no_n, echo_key=echo_key,
                        strict_models=strict_models)
         # answers
         self._fixed = _Answer({"role": "assistant", "content": FIXED_TEXT})
@@ -455,8 +471,9 @@ class ScriptedServer:
         auth = request.headers.get("Authorization")
         if auth is not None:
             self.auth_seen[auth] += 1
+        echo = f" (you sent: {auth})" if auth and self.options["echo_key"] else ""
         if self._api_key is not None and auth != f"Bearer {self._api_key}":
-            return self._reply(401, _error_body("Incorrect API key provided.", "invalid_request_error",
+            return self._reply(401, _error_body("Incorrect API key provided." + echo, "invalid_request_error",
                                                 None, "invalid_api_key"))
         fault = None
         if self._thresholds:
@@ -471,10 +488,10 @@ class ScriptedServer:
                 status = 429 if fault == "fail_429" else 503
                 headers = None if self.options["no_retry_after"] else {"Retry-After": _fmt(self.options["retry_after"])}
                 if status == 429:
-                    body = _error_body("Rate limit reached for requests. Please try again later.",
+                    body = _error_body("Rate limit reached for requests. Please try again later." + echo,
                                        "requests", None, "rate_limit_exceeded")
                 else:
-                    body = _error_body("The server is overloaded or not ready yet.", "server_error", None,
+                    body = _error_body("The server is overloaded or not ready yet." + echo, "server_error", None,
                                        "overloaded")
                 return self._reply(status, body, headers)
             if fault == "hang":
@@ -487,10 +504,17 @@ class ScriptedServer:
             await asyncio.sleep(self._latency)
         if fault is not None:
             if fault == "fail_500":
-                return self._reply(500, _error_body("The server had an error while processing your request.",
+                return self._reply(500, _error_body("The server had an error while processing your request." + echo,
                                                     "server_error"))
             if fault == "html_error":
                 return self._reply(502, _HTML_502, content_type="text/html")
+            if fault == "fail_502":
+                return self._reply(502, _error_body("Bad gateway: the upstream model server closed the connection."
+                                                    + echo,
+                                                    "server_error", None, "bad_gateway"))
+            if fault == "reset":
+                _abort_with_rst(request)
+                return web.Response(status=500)  # never written: the connection is gone
             if fault == "drop":
                 if request.transport is not None:
                     request.transport.close()
@@ -595,9 +619,13 @@ class ScriptedServer:
             elif mode == "mix" and not _mix_pick(self.seed, req.get("seed"), case_id, i, self._mix_p):
                 ans = self._wrong
             msg, chars, finish = _cut(ans, stop, include_stop, max_chars)  # type: ignore[arg-type]
-            if fault == "finish_length":
-                msg, chars, finish = _cut(ans, None, False, max(1, chars // 2))  # type: ignore[arg-type]
+            if fault == "finish_length":   # half of what the model generated: text, tool names, arguments
+                msg, chars, finish = _cut(ans, None, False, max(1, _generated_chars(msg) // 2))
                 finish = "length"
+            elif fault == "bad_args" and msg.get("tool_calls"):
+                msg = {**msg, "tool_calls": [{**tc, "function": {**tc["function"],
+                                                                 "arguments": tc["function"]["arguments"][:-1]}}
+                                             for tc in msg["tool_calls"]]}
             completion += _tokens(chars)
             choices.append({"index": i, "message": msg, "logprobs": None, "finish_reason": finish})
         self._prompt_tokens += prompt_tokens
@@ -623,6 +651,28 @@ class ScriptedServer:
                 request.transport.close()
             return resp
         return self._reply(200, body)
+
+
+def _generated_chars(msg: dict[str, Any]) -> int:
+    """Characters a model generates for `msg`: its text plus each tool call's name and arguments."""
+    content = msg.get("content")
+    n = len(content) if isinstance(content, str) else 0
+    for tc in msg.get("tool_calls") or ():
+        fn = tc.get("function") or {}
+        n += len(fn.get("name", "")) + len(fn.get("arguments", ""))
+    return n
+
+
+def _abort_with_rst(request: web.Request) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER on with a zero timeout, then close)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _fmt(seconds: float) -> str:
@@ -654,6 +704,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=MODEL_DEFAULT, help="comma-separated model names for /v1/models")
     p.add_argument("--strict-models", action="store_true", help="404 for a model not in --models")
     p.add_argument("--api-key", default=None, help="require this bearer key (401 otherwise)")
+    p.add_argument("--echo-key", action="store_true",
+                   help="end each JSON error message with the Authorization header the request carried")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--suite", default=None, help="a suite file or shipped suite name")
     src.add_argument("--script", default=None, help="JSONL rules {contains, message}")

@@ -68,17 +68,40 @@ def loop_cmd(base: Path, url: str, suite: Path, out: Path, *extra: str) -> list[
             "--out", str(out), "--quiet", *extra]
 
 
+def test_probe_suite_is_a_train_sample_plus_unseen_cases(small_suite, tmp_path):
+    from harness.generator import case_keys
+    from harness.loop import Loop, LoopConfig
+    loop = Loop(LoopConfig(endpoint="http://127.0.0.1:9/v1", base_model=str(tmp_path), suite=str(small_suite),
+                           out=str(tmp_path / "loop"), train_sample=10, probe=7, seed=3))
+    path = loop._probe_suite(1, tmp_path / "probe.jsonl")
+    probe = load_suite(str(path))
+    suite = load_suite(str(small_suite))
+    train_ids = {c.id for c in suite.split("train")}
+    picked = [c for c in probe.cases if c.id in train_ids]
+    unseen = [c for c in probe.cases if c.id not in train_ids]
+    assert len(picked) == 10 and len(unseen) == 7 and all(c.split == "train" for c in probe.cases)
+    suite_keys = {k for c in suite.cases for k in case_keys(c)}
+    assert not any(set(case_keys(c)) & suite_keys for c in unseen)      # unseen values, test split untouched
+    assert all(c.reference for c in probe.cases)
+    again = loop._probe_suite(1, tmp_path / "again.jsonl")              # a resumed round writes the same suite
+    assert again.read_bytes() == path.read_bytes()
+    assert loop._probe_suite(2, tmp_path / "r2.jsonl").read_bytes() != path.read_bytes()
+
+
 def test_loop_runs_every_stage_and_records_it(served_base, small_suite):
     base, url, root, env = served_base
     out = root / "loop-a"
-    r = subprocess.run(loop_cmd(base, url, small_suite, out), cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(loop_cmd(base, url, small_suite, out, "--train-sample", "16", "--probe", "4"), cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     state = json.loads((out / "loop.json").read_text())
     rnd = state["rounds"][0]
     assert list(rnd["stages"]) == ["eval_train", "data", "train", "check", "load", "eval_test", "decide"]
     assert all(s["done"] for s in rnd["stages"].values())
     assert rnd["stages"]["data"]["kinds"].get("fresh") == 6       # targeted fresh cases joined the failures
+    assert rnd["stages"]["eval_train"]["n_cases"] == 20            # 16 sampled train cases + 4 unseen probes
+    kinds = rnd["stages"]["data"]["kinds"]
+    assert kinds.get("failure", 0) + kinds.get("probe_failure", 0) > 0
     assert rnd["stages"]["check"]["problems"] == []
     assert rnd["decision"] in ("promoted", "rejected")
     assert (out / "heldout.png").stat().st_size > 1000

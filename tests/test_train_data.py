@@ -186,6 +186,19 @@ def test_failures_only_deduplicated_test_split_never_used(runs):
         assert e["messages"][-1]["role"] == "assistant"
 
 
+def test_export_does_not_depend_on_the_order_results_arrived_in(runs, tmp_path):
+    import shutil
+    run, _ = runs["compact"]
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(run, shuffled)
+    lines = (shuffled / "results.jsonl").read_text().splitlines()
+    (shuffled / "results.jsonl").write_text("\n".join(reversed(lines)) + "\n")
+    a = data.export_run(run, replay=0.3, seed=1)[0]
+    b = data.export_run(shuffled, replay=0.3, seed=1)[0]
+    assert [e["meta"]["id"] for e in a] == [e["meta"]["id"] for e in b]
+    assert data.data_sha256(a) == data.data_sha256(b)
+
+
 def test_prompt_identical_to_the_runs_requests(runs):
     for key in ("compact", "file"):
         run, bodies = runs[key]

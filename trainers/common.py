@@ -12,7 +12,8 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +320,28 @@ def first_existing(paths: Iterable[Path]) -> Path | None:
         if p.exists():
             return p
     return None
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """No `datasets`/`transformers` progress bars (dataset maps, weight loading) and no deprecation warnings
+    about checkpointing options we do not set: our own progress bar and trainer_log.jsonl are the record a
+    user reads. Restores what it turned off."""
+    import warnings
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+    restore = []
+    if datasets.is_progress_bar_enabled():
+        datasets.disable_progress_bars()
+        restore.append(datasets.enable_progress_bars)
+    if hf_logging.is_progress_bar_enabled():
+        hf_logging.disable_progress_bar()
+        restore.append(hf_logging.enable_progress_bar)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*(gradient|activation)_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        for undo in restore:
+            undo()

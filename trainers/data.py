@@ -246,7 +246,7 @@ def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: in
     override = _protocol_override(manifest)
     cache: dict[Any, Any] = {}
 
-    failed: dict[str, None] = {}          # insertion-ordered set: order of first failure in results.jsonl
+    failed: dict[str, None] = {}          # the failed cases (exported in suite order, not arrival order)
     ok_any: dict[str, bool] = {}          # case -> every ok sample passed so far
     for r in rd.results():
         if r.get("status") != "ok":
@@ -265,7 +265,8 @@ def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: in
         st.warnings.append(f"{st.skipped_unknown} result lines name cases that are not in suite {s.name!r}")
 
     examples: list[dict[str, Any]] = []
-    for cid in failed:
+    order = {c.id: i for i, c in enumerate(s.cases)}
+    for cid in sorted(failed, key=order.__getitem__):   # suite order: results.jsonl is in arrival order
         case = by_id[cid]
         if case.split != "train":
             st.skipped_test += 1

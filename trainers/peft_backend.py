@@ -196,7 +196,7 @@ def _prepare_out(cfg: TrainConfig, ident: dict[str, Any]) -> Path | None:
     rc = out / RUN_CONFIG
     if cfg.resume:
         ck = checkpoints(out)
-        if not ck:
+        if not ck and not rc.is_file():
             raise TrainingError(f"{out}: no checkpoint to resume from (checkpoint-N folders are written every "
                                 f"--save-steps)")
         if rc.is_file():
@@ -205,7 +205,15 @@ def _prepare_out(cfg: TrainConfig, ident: dict[str, Any]) -> Path | None:
             if diffs:
                 raise TrainingError(f"{out}: --resume needs the settings and data of the interrupted run; "
                                     f"differs: " + "; ".join(diffs))
-        return ck[-1][1]
+        if ck:
+            return ck[-1][1]
+        # the same run stopped before its first checkpoint: nothing to continue, so it starts again
+        print(f"{out}: no checkpoint yet (stopped before the first one); training starts again from step 0",
+              flush=True)
+        for p in out.iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        common.write_json(rc, ident)
+        return None
     if out.is_dir() and any(out.iterdir()):
         if not cfg.overwrite:
             raise TrainingError(f"{out}: is not empty; pass --resume to continue the training there, "
@@ -372,6 +380,8 @@ def make_config(cls: Any, kw: dict[str, Any]) -> Any:
     params = inspect.signature(cls.__init__).parameters
     if "warmup_ratio" in kw and "warmup_ratio" not in params:
         kw["warmup_steps"] = float(kw.pop("warmup_ratio"))
+    if "gradient_checkpointing" in kw and "activation_checkpointing" in params:   # the v5 name
+        kw["activation_checkpointing"] = kw.pop("gradient_checkpointing")
     tok_seen = params.get("include_num_input_tokens_seen")
     if tok_seen is not None and isinstance(tok_seen.default, bool) and "include_num_input_tokens_seen" in kw:
         kw["include_num_input_tokens_seen"] = True
@@ -430,7 +440,8 @@ def make_trainer_class(share_prefix: bool) -> Any:
             base = self._backbone(model) if model is not None else None
             ok = (not return_outputs and self.model.training and base is not None and ids is not None
                   and labels is not None and attn is not None and "position_ids" not in inputs
-                  and self.accelerator.num_processes == 1 and not self.args.gradient_checkpointing
+                  and self.accelerator.num_processes == 1
+                  and not (getattr(self.args, "activation_checkpointing", False) or self.args.gradient_checkpointing)
                   and not self.aux_loss_enabled and self.label_smoother is None and self.compute_loss_func is None
                   and self.args.loss_type == "nll" and ids.dim() == 2 and ids.size(0) > 1)
             if ok:
@@ -513,11 +524,13 @@ def run_sft(cfg: TrainConfig, model: Any, tokenizer: Any, examples: list[dict[st
     resume_step = int(_CKPT.match(resume_from.name).group(1)) if resume_from else None
     dataset = to_dataset(examples)
     args = sft_config(cfg, len(examples))
-    with common.Progress(cfg.max_steps, f"train {cfg.backend}", cfg.progress) as bar:
+    with common.Progress(cfg.max_steps, f"train {cfg.backend}", cfg.progress) as bar, common.quiet_libraries():
         cb = make_log_callback(out, resume_step, bar)
         trainer_cls = make_trainer_class(cfg.share_prefix and cfg.backend == "peft")
         trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                               callbacks=[cb])
+        from transformers.trainer_callback import PrinterCallback
+        trainer.remove_callback(PrinterCallback)   # raw log dicts on stdout; our bar and trainer_log.jsonl say it
         check_prepared_labels(trainer, encoded)
         if resume_from is not None:
             print(f"resumed from {resume_from.name}", flush=True)
@@ -595,7 +608,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples, source = load_examples(cfg, tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=_dtype_for_device())
+    with common.quiet_libraries():
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=_dtype_for_device())
     if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         model = model.to("cuda")
     threads_before = torch.get_num_threads()
@@ -603,7 +617,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             sum(p.numel() for p in model.parameters()) < TINY_PARAMS:
         torch.set_num_threads(1)      # tiny models: see trainers.scratch.TINY_PARAMS
     try:
-        model, model_info = build_peft_model(model, cfg)
+        with common.quiet_libraries():
+            model, model_info = build_peft_model(model, cfg)
         return run_sft(cfg, model, tokenizer, examples, source, model_info, t_start)
     finally:
         torch.set_num_threads(threads_before)

@@ -500,7 +500,8 @@ def _train_base(cfg: TrainBaseConfig) -> TrainBaseResult:
     aug_bare = CopyAugmenter(tok, bare, no_sys) if cfg.augment > 0 and cfg.prompt_free > 0 else None
     aug_rng = random.Random(cfg.seed + 104729)
     if cfg.init_model:
-        model = AutoModelForCausalLM.from_pretrained(cfg.init_model, dtype=torch.float32)
+        with common.quiet_libraries():
+            model = AutoModelForCausalLM.from_pretrained(cfg.init_model, dtype=torch.float32)
         c = model.config
         preset = tiny.Preset(c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers,
                              c.num_attention_heads, c.num_key_value_heads, c.max_position_embeddings)
@@ -675,7 +676,8 @@ def save_model_dir(model: Any, tok: Any, out: Path, info: dict[str, Any]) -> Non
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.bos_token_id = None
-    model.save_pretrained(str(out), safe_serialization=True)
+    with common.quiet_libraries():
+        model.save_pretrained(str(out), safe_serialization=True)
     tok.save_pretrained(str(out))
     common.write_json(out / common.TRAINING_JSON, info)
     common.write_json(out / "tiny_preset.json", {k: v for k, v in info.get("architecture", {}).items()

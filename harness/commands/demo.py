@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import positive_float, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train a tiny model, serve it, run the closed loop, print before/after",
                        description=__doc__)
     p.add_argument("--out", default="demo", help="output folder (default: ./demo)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--base-minutes", type=float, help="from-scratch training budget of the base model")
-    p.add_argument("--rounds", type=int, help="loop rounds")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--base-steps", type=positive_int, metavar="N",
+                        help="from-scratch training steps of the base model (default 600)")
+    budget.add_argument("--base-minutes", type=positive_float, metavar="M",
+                        help="a time budget for the base model instead (not reproducible)")
+    p.add_argument("--rounds", type=positive_int, help="loop rounds (default 2)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -29,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import DemoConfig, format_table, run_demo
     console = Console()
     cfg = DemoConfig(out=args.out, seed=args.seed, progress=not args.quiet)
+    if args.base_steps is not None:
+        cfg.base_steps = args.base_steps
     if args.base_minutes is not None:
         cfg.base_minutes = args.base_minutes
     if args.rounds is not None:

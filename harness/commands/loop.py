@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", type=float, default=0.3, help="share of passed train cases replayed")
     p.add_argument("--fresh", type=int, default=0,
                    help="fresh generated train cases per round, weighted by failure rate (suites with a generator)")
+    p.add_argument("--train-sample", type=int, metavar="N",
+                   help="evaluate a seeded sample of N train cases per round instead of the whole train split")
+    p.add_argument("--probe", type=int, default=0, metavar="N",
+                   help="also evaluate N unseen generated cases per round; their failures train and steer --fresh "
+                        "(suites with a generator)")
+    p.add_argument("--lr-decay", type=float, default=1.0, metavar="F",
+                   help="round i trains at --lr × F^(i-1) (default 1: the same rate every round)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the regression test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         endpoint=args.endpoint, base_model=args.base_model, suite=args.suite, out=args.out, model=args.model,
         rounds=args.rounds, backend=args.backend, samples=args.samples, system_prompt=args.system_prompt,
         max_tokens=args.max_tokens, concurrency=args.concurrency, seed=args.seed, replay=args.replay,
-        fresh=args.fresh, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+        fresh=args.fresh, lr_decay=args.lr_decay, train_sample=args.train_sample, probe=args.probe, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         target_modules=args.target_modules, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps,
         batch_size=args.batch_size, max_lora_rank=args.max_lora_rank, alpha=args.alpha,
         api_key_env=args.api_key_env, resume=args.resume, progress=not args.quiet)
