@@ -487,7 +487,7 @@ class ChatClient:
             if not kind and 200 <= status < 300:
                 if self._secret is not None and self._secret in raw:
                     raw = raw.replace(self._secret, b"***")
-                try:
+                try:   # the standard library only: an optional parser would make results depend on the machine
                     body = json.loads(raw)
                 except (ValueError, RecursionError):
                     body = None

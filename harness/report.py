@@ -1,14 +1,17 @@
-"""Terminal reports (rich): a run's summary, its failures, and the leaderboard."""
+"""Terminal reports (rich): a run's summary, its failures, and the leaderboard.
+
+rich is imported by the functions that draw with it, not by this module: `headline` and the number
+formats are plain text, so `harness eval --quiet` never pays for importing rich (~60 ms)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from protocols.violations import DESCRIPTIONS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
 def pct(x: Any, digits: int = 1) -> str:
@@ -43,6 +46,8 @@ def headline(summary: Mapping[str, Any]) -> str:
 
 
 def _group_table(title: str, first: str, groups: Mapping[str, Mapping[str, Any]]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     t.add_column(first)
     t.add_column("n", justify="right")
@@ -58,6 +63,9 @@ def _group_table(title: str, first: str, groups: Mapping[str, Mapping[str, Any]]
 
 def print_summary(summary: Mapping[str, Any], manifest: Mapping[str, Any] | None = None,
                   console: Console | None = None, *, max_rows: int = 40) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
     console = console or Console()
     manifest = manifest or {}
     suite = manifest.get("suite") or {}
@@ -127,6 +135,9 @@ def print_summary(summary: Mapping[str, Any], manifest: Mapping[str, Any] | None
 
 def print_failures(results: Sequence[Mapping[str, Any]], console: Console | None = None, *, limit: int = 20) -> None:
     """The first `limit` failed samples: id, sample, violation codes and details."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
     console = console or Console()
     failed = [r for r in results if r.get("status") == "ok" and not r.get("passed")]
     if not failed or limit <= 0:
@@ -145,6 +156,9 @@ def print_failures(results: Sequence[Mapping[str, Any]], console: Console | None
 
 
 def print_leaderboard(rows: Sequence[Mapping[str, Any]], console: Console | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
     console = console or Console()
     if not rows:
         console.print("no runs registered yet: `harness eval` or `harness score` adds them")

@@ -168,16 +168,19 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                            "your request. (you sent: Bearer ***)") for e in errors), errors
         configure(url, fail_500=0.0)
 
-        # the key typed on the command line: refused before anything is written, and not repeated
+        # the key typed on the command line: refused before anything is written and never repeated, as
+        # --api-key (no abbreviation of --api-key-env) or given in the place of the variable's name
         typed = tmp / "runs" / "typed"
-        r = cli("eval-typed-key", "eval", "--suite", str(suite), "--endpoint", url, "--model", "scripted",
-                "--out", str(typed), "--api-key", KEY)
-        assert r.returncode == 2 and "--api-key-env takes the NAME" in r.stderr, r.stderr
-        assert not typed.exists()
-        r = cli("loop-typed-key", "loop", "--endpoint", url, "--base-model", str(tmp / "none"), "--suite",
-                str(suite), "--out", str(tmp / "loop"), "--api-key", KEY)
-        assert r.returncode == 2 and "--api-key-env takes the NAME" in r.stderr, r.stderr
-        assert not (tmp / "loop" / "loop.json").exists()
+        for opt in ("--api-key", "--api-key-env"):
+            r = cli("eval-typed-key", "eval", "--suite", str(suite), "--endpoint", url, "--model", "scripted",
+                    "--out", str(typed), opt, KEY)
+            want = "--api-key-env takes the NAME" if opt == "--api-key-env" else "never taken on the command line"
+            assert r.returncode == 2 and want in r.stderr, r.stderr
+            assert not typed.exists()
+            r = cli("loop-typed-key", "loop", "--endpoint", url, "--base-model", str(tmp / "none"), "--suite",
+                    str(suite), "--out", str(tmp / "loop"), opt, KEY)
+            assert r.returncode == 2 and want in r.stderr, r.stderr
+            assert not (tmp / "loop" / "loop.json").exists()
 
     for run in (good, wrong, failing):
         cli(f"report-{run.name}", "report", str(run))

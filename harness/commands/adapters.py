@@ -13,6 +13,8 @@ from the environment variable named by --api-key-env and sent only in the Author
 from __future__ import annotations
 
 import argparse
+
+from .argtypes import refuse_key_option
 import asyncio
 import json
 import os
@@ -37,6 +39,7 @@ def _endpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", required=True, metavar="URL", help="server URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
                    help="environment variable holding the server's API key (default OPENAI_API_KEY; unset is fine)")
+    refuse_key_option(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds per request (default 300)")
 
 

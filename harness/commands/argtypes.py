@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def _number(text: str, kind: type) -> float | int:
@@ -46,3 +47,21 @@ def fraction(text: str) -> float:
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return v
+
+
+class RefuseKeyOption(argparse.Action):
+    """`--api-key KEY`: refused with a pointer to --api-key-env, never echoing the value (argparse's
+    own "unrecognized arguments" error would print the key)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error("API keys are never taken on the command line (they would land in shell history and "
+                     "process lists); put it in an environment variable and name that with --api-key-env "
+                     "(default OPENAI_API_KEY)")
+
+
+def refuse_key_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-key", action=RefuseKeyOption)

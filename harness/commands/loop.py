@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import refuse_key_option
+
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (each round)")
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    refuse_key_option(p)
     p.add_argument("--quiet", action="store_true")
     add_train_options(p)
     p.set_defaults(func=run)
