@@ -16,14 +16,7 @@ from trainers import common, data, peft_backend
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one torch thread is as fast as two on an idle CPU and far faster on a busy one."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
