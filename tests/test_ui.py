@@ -3,7 +3,8 @@ real headless Chromium, basic auth, and the job console (start an eval against t
 it progress, stop it, find it again after an app restart).
 
 Runs are recorded by `harness eval` against the scripted server (models stub-model-alpha and
-stub-model-beta). Screenshots go to the test's tmp dir and are copied to docs/screenshots/.
+stub-model-beta). Screenshots go to the test's tmp dir; with HARNESS_UPDATE_SCREENSHOTS=1 they are also
+copied to docs/screenshots/ (a plain test run leaves the checkout as it was).
 No sleeps as synchronisation: every wait polls with a deadline.
 """
 from __future__ import annotations
@@ -134,8 +135,9 @@ def proc_gone(pid: int | None) -> bool:
 def save_shot(src: Path, name: str) -> None:
     assert src.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{src} is not a PNG"
     assert src.stat().st_size > 10_000, f"{src} is suspiciously small ({src.stat().st_size} bytes)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, SHOTS / name)
+    if os.environ.get("HARNESS_UPDATE_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, SHOTS / name)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
