@@ -263,8 +263,7 @@ class ResponseCache:
 
     def put(self, key: str, response: Mapping[str, Any] | str) -> None:
         """Remember `response` (a JSON object, or its JSON text) for `key`; written in the next batch."""
-        text = response if isinstance(response, str) else json.dumps(response, ensure_ascii=False,
-                                                                      separators=(",", ":"))
+        text = _json_text(response)
         with self._lock:
             if self._con is None:
                 return
@@ -279,7 +278,7 @@ class ResponseCache:
             if self._con is None:
                 return
             for k, r in pairs:
-                self._buf[k] = r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, separators=(",", ":"))
+                self._buf[k] = _json_text(r)
             self._flush_locked()
 
     def flush(self) -> None:
@@ -330,3 +329,14 @@ def _load(text: str) -> dict[str, Any] | None:
 
 
 __all__ = ["CacheError", "ResponseCache", "cache_dir", "cache_key", "canonical_json", "default_path"]
+
+
+def _json_text(response: Mapping[str, Any] | str) -> str:
+    """The JSON text stored for a response: UTF-8 text as it is, escaped where it holds lone surrogates
+    (a model may produce "\\ud800"; SQLite only stores valid UTF-8)."""
+    text = response if isinstance(response, str) else json.dumps(response, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(json.loads(text) if isinstance(response, str) else response, separators=(",", ":"))
+    return text

@@ -134,13 +134,22 @@ def _default(o: Any) -> Any:
 
 
 def dumps_line(result: Mapping[str, Any]) -> bytes:
-    return (json.dumps(result, ensure_ascii=False, separators=(",", ":"), default=_default) + "\n").encode()
+    try:
+        return (json.dumps(result, ensure_ascii=False, separators=(",", ":"), default=_default) + "\n").encode()
+    except UnicodeEncodeError:
+        # a lone surrogate (a model may emit "\ud800" in JSON) has no UTF-8 form: escaped, it reads back the same
+        return (json.dumps(result, ensure_ascii=True, separators=(",", ":"), default=_default) + "\n").encode()
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON to `path` through a temporary file in the same folder and os.replace."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=_default)
+    try:
+        text.encode()
+    except UnicodeEncodeError:     # lone surrogates: see dumps_line
+        text = json.dumps(data, ensure_ascii=True, indent=2, default=_default)
     with atomic_open(path, fsync=True) as f:
-        json.dump(data, f, ensure_ascii=False, indent=2, default=_default)
+        f.write(text)
         f.write("\n")
 
 

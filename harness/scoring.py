@@ -125,6 +125,18 @@ def _is_type(value: Any, t: str) -> bool:
     raise KeyError(t)
 
 
+# _is_type(v, name) as one function per name (the fast predicates call them directly)
+_TYPE_TESTS: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: not isinstance(v, bool) and (isinstance(v, int)
+                                                      or (isinstance(v, float) and v.is_integer())),
+    "number": lambda v: not isinstance(v, bool) and isinstance(v, (int, float)),
+    "array": lambda v: isinstance(v, (list, tuple)),
+    "object": lambda v: isinstance(v, dict),
+}
+
 _FAST_KEYS = frozenset({"const", "enum", "type", "pattern", "minLength", "maxLength", "minimum", "maximum",
                         "description", "title", "$comment", "examples"})
 _TYPES = frozenset({"string", "null", "boolean", "integer", "number", "array", "object"})
@@ -150,7 +162,11 @@ def _fast_predicate(schema: Mapping[str, Any]) -> Any:
         ts = [t] if isinstance(t, str) else t
         if not isinstance(ts, list) or not ts or not all(isinstance(x, str) and x in _TYPES for x in ts):
             return None
-        tests.append(lambda v: any(_is_type(v, x) for x in ts))
+        if len(ts) == 1:
+            tests.append(_TYPE_TESTS[ts[0]])
+        else:
+            type_tests = tuple(_TYPE_TESTS[x] for x in ts)
+            tests.append(lambda v: any(t(v) for t in type_tests))
     if "pattern" in schema:
         if not isinstance(schema["pattern"], str):
             return None
@@ -174,7 +190,11 @@ def _fast_predicate(schema: Mapping[str, Any]) -> Any:
                          or cmp(v, lim))
     if len(tests) == 1:
         return tests[0]
-    return lambda v: all(t(v) for t in tests)
+    if len(tests) == 2:
+        first, second = tests
+        return lambda v: first(v) and second(v)
+    every = tuple(tests)
+    return lambda v: all(t(v) for t in every)
 
 
 class _Check:
@@ -218,13 +238,22 @@ def check_for(schema: Mapping[str, Any]) -> _Check:
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+# json.dumps(x, ensure_ascii=False[, sort_keys=True, default=str]) without an encoder built per call
+_DUMP_STR = json.JSONEncoder(ensure_ascii=False).encode
+_DUMP_ANY = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+_encode_basestring = json.encoder.encode_basestring   # what the encoder uses for str when ensure_ascii=False
+
+
 def short(value: Any, limit: int = DETAIL_VALUE_CHARS) -> str:
     """A value for a violation detail: JSON-ish, truncated with an ellipsis."""
     if isinstance(value, str):
-        s = json.dumps(value, ensure_ascii=False)
+        s = _DUMP_STR(value)
+    elif type(value) is list and all(type(x) is str for x in value):
+        # a list of alternatives: the same text as the encoder, without setting one up per call
+        s = "[" + ", ".join(map(_encode_basestring, value)) + "]"
     else:
         try:
-            s = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+            s = _DUMP_ANY(value)
         except (TypeError, ValueError):
             s = repr(value)
     if len(s) > limit:
@@ -269,7 +298,7 @@ def argument_problem(param: str, spec: Any, arguments: Mapping[str, Any]) -> str
     """Why `arguments[param]` does not meet `spec` (a JSON Schema dict or a list of alternatives),
     or None when it does."""
     value = arguments.get(param, _MISSING)
-    if isinstance(spec, Mapping):
+    if type(spec) is dict or isinstance(spec, Mapping):
         checked = None if value is _MISSING else value
         chk = check_for(spec)
         if chk.ok(checked):
@@ -409,6 +438,20 @@ def score(case: Case, turn: Turn, protocol: Protocol) -> Verdict:
     return Verdict(passed=not violations, violations=violations, calls=calls)
 
 
+def judge(case: Case, message: Any, protocol: Protocol) -> Verdict:
+    """Parse and score one answer: `score(case, protocol.parse(message, ...), protocol)`.
+
+    Under BFCL's checker the verdict reads only the calls, so only the calls are parsed
+    (`Protocol.parse_calls`: the native protocol then skips its JSON-Schema checks, which BFCL's
+    verdict would drop anyway) - the same verdict for a third of the work."""
+    expect = case.expect
+    if expect.checker == "bfcl":
+        calls = list(protocol.parse_calls(message, mode=case.mode, tools=case.tools))
+        violations = _bfcl(expect, calls)
+        return Verdict(passed=not violations, violations=violations, calls=calls)
+    return score(case, protocol.parse(message, mode=case.mode, tools=case.tools), protocol)
+
+
 def by_tool_key(case: Case, turn: Turn | Sequence[Any] | None = None) -> str:
     """The by-tool metric key: the first expected call's name, "(none)" for irrelevance; for cases that
     accept any call, the first call the model made (from a Turn or result `calls` dicts) or "(any)"."""
@@ -425,4 +468,4 @@ def by_tool_key(case: Case, turn: Turn | Sequence[Any] | None = None) -> str:
 
 
 __all__ = ["ANY_KEY", "NONE_KEY", "Verdict", "argument_problem", "arguments_problems", "by_tool_key",
-           "check_for", "compare_calls", "score", "short", "validator_for"]
+           "check_for", "compare_calls", "judge", "score", "short", "validator_for"]

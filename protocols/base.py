@@ -14,9 +14,12 @@ SYSTEM_PROMPT_STYLES = ("full", "compact")
 
 
 def message_text(message: Message) -> str:
-    """The text content of an OpenAI assistant message (str, list of parts, or None)."""
+    """The text content of an OpenAI assistant message (str, list of parts, or None); "" for a
+    message that is neither text nor a mapping."""
     if isinstance(message, str):
         return message
+    if not isinstance(message, Mapping):
+        return ""
     content = message.get("content")
     if content is None:
         return ""
@@ -31,6 +34,14 @@ def message_text(message: Message) -> str:
                 out.append(part)
         return "".join(out)
     return str(content)
+
+
+def safe_text(message: Message) -> str:
+    """`message_text`, but never raising on an odd `content` value (model output is never an error)."""
+    try:
+        return message_text(message)
+    except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deeply nested value
+        return ""
 
 
 class Protocol(ABC):
@@ -51,6 +62,12 @@ class Protocol(ABC):
     def parse(self, message: Message, *, mode: str | None = None,
               tools: list[dict[str, Any]] | None = None) -> Turn:
         """`tools`: the functions a case offers (native/hermes protocols without a catalog)."""
+
+    def parse_calls(self, message: Message, *, mode: str | None = None,
+                    tools: list[dict[str, Any]] | None = None) -> list[ToolCall]:
+        """`parse(...).calls`, for callers that read only the calls (BFCL's checker): protocols that
+        can skip their argument checks for it override this; the calls are the same."""
+        return self.parse(message, mode=mode, tools=tools).calls
 
     @abstractmethod
     def render_system(self, *, mode: str | None = None, style: str = "full",

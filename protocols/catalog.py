@@ -89,6 +89,19 @@ class Catalog:
             allowed.update(self.groups.get(g, ()))
         return [t for t in self.tools if t in allowed]
 
+    def offers(self, tool: str, mode: ModeSpec) -> bool:
+        """`tool in tool_names_for_mode(mode.slug)` for a mode of this catalog, without building the
+        list (the per-call mode check of every parse)."""
+        if tool not in self.tools:
+            return False
+        if tool in self.always_available:
+            return True
+        groups = self.groups
+        for g in mode.groups:
+            if tool in groups.get(g, ()):
+                return True
+        return False
+
     def tools_for_mode(self, mode: str | None) -> list[ToolSpec]:
         return [self.tools[n] for n in self.tool_names_for_mode(mode)]
 
@@ -102,7 +115,7 @@ class Catalog:
 
     def restriction(self, tool: str, mode: str | None) -> Restriction | None:
         m = self.mode(mode)
-        if m is None:
+        if m is None or not m.restrictions:
             return None
         for g in self.group_of(tool):
             if g in m.restrictions and g in m.groups:

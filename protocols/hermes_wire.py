@@ -21,8 +21,8 @@ from typing import Any
 from . import violations as V
 from .base import Message, Protocol
 from .catalog import Catalog
-from .native_wire import (FunctionSets, raw_tool_calls, shorten, spec_from_tool, check_call, count_violations,
-                          decode_arguments, safe_text, text_markup)
+from .native_wire import (FunctionSets, raw_tool_calls, resolve_name, shorten, spec_from_tool, check_call,
+                          count_violations, decode_arguments, safe_text, text_markup)
 from .types import ToolCall, Turn, Violation
 
 OPEN = "<tool_call>"
@@ -110,6 +110,15 @@ class HermesProtocol(FunctionSets, Protocol):
 
     def parse(self, message: Message, *, mode: str | None = None,
               tools: list[dict[str, Any]] | None = None) -> Turn:
+        return self._parse(message, mode, tools, True)
+
+    def parse_calls(self, message: Message, *, mode: str | None = None,
+                    tools: list[dict[str, Any]] | None = None) -> list[ToolCall]:
+        """The calls of `parse`, without checking names and arguments against the functions."""
+        return self._parse(message, mode, tools, False).calls
+
+    def _parse(self, message: Message, mode: str | None, tools: list[dict[str, Any]] | None,
+               check: bool) -> Turn:
         turn = Turn()
         structured: list[Any] = []
         if isinstance(message, str):
@@ -135,7 +144,7 @@ class HermesProtocol(FunctionSets, Protocol):
             if problem is not None and not shown:
                 name, vs = "", []   # nothing to resolve: the JSON problem says it all
             else:
-                name, vs = check_call(fs, raw_name, arguments)
+                name, vs = check_call(fs, raw_name, arguments) if check else (resolve_name(fs, raw_name), [])
             if problem is not None:
                 turn.add(V.INVALID_JSON_ARGUMENTS, f"{name or '<tool_call>'}: {problem}")
             if not closed:
@@ -150,7 +159,7 @@ class HermesProtocol(FunctionSets, Protocol):
                     continue
                 fn = entry.get("function") if isinstance(entry.get("function"), Mapping) else entry
                 arguments, problem = decode_arguments(fn.get("arguments"))
-                name, vs = check_call(fs, fn.get("name"), arguments)
+                name, vs = check_call(fs, fn.get("name"), arguments) if check else (resolve_name(fs, fn.get("name")), [])
                 if problem is not None:
                     turn.add(V.INVALID_JSON_ARGUMENTS, f"{name or 'tool_calls'}: {problem}")
                 cid = entry.get("id")

@@ -333,6 +333,9 @@ _YOUR_HERE = re.compile(r"your[_-][\w-]{1,60}|[\w-]{1,60}[_-]here|your(?: [\w-]{
 _PATH_TO = re.compile(r"(?:^|[/\\])path[/\\]to(?:[/\\]|$)", re.I)
 _PH_WORD = (r"(?:your[ _-]?\w*|file(?:[ _-]?(?:name|path))?|filename\w*|path[ _-]?to[ _-]?\w*|placeholder|todo"
             r"|insert[ _-]?\w*|(?:dir|directory|folder|project|module)[ _-]?name)")
+_PATH_SEP = re.compile(r"[/\\]")
+_BRACED_PH_WORD = re.compile(r"\{" + _PH_WORD + r"\}", re.I)
+_BRACKETED_PH_WORD = re.compile(r"\[" + _PH_WORD + r"\]", re.I)
 _SEGMENT_PH = re.compile(
     r"your[_-]\w*|your(?:file|project|dir|directory|folder|repo|repository|module|script|app|package|path"
     r"|filename|code|workspace|component)s?"
@@ -356,21 +359,36 @@ def _generic_placeholder(value: str) -> bool:
         return True
     if len(v) > 120:
         return False
-    return bool(_ANGLE_TOKEN.fullmatch(v) or _BRACKET_PH.fullmatch(v) or _BRACE_PH.fullmatch(v)
-                or _YOUR_HERE.fullmatch(low))
+    # each pattern needs its first character, or "your"/"here" at an end: skip the others unrun
+    first = v[0]
+    return bool((first == "<" and _ANGLE_TOKEN.fullmatch(v)) or (first == "[" and _BRACKET_PH.fullmatch(v))
+                or (first == "{" and _BRACE_PH.fullmatch(v))
+                or ((low.startswith("your") or low.endswith("here")) and _YOUR_HERE.fullmatch(low)))
+
+
+def _maybe_segment_ph(stem: str) -> bool:
+    """False only where _SEGMENT_PH cannot match: an ASCII stem that neither starts with "your" or
+    "file" nor ends with "here" in any case (non-ASCII text is left to the pattern: re.I folds
+    characters such as "ı" onto ASCII letters)."""
+    if not stem.isascii():
+        return True
+    low = stem.lower()
+    return low.startswith(("your", "file")) or low.endswith("here")
 
 
 def _path_placeholder(value: str) -> str | None:
     v = value.strip()
     if not v:
         return None
-    if _generic_placeholder(v) or v.lower() in _PATH_WHOLE:
+    low = v.lower()
+    if _generic_placeholder(v) or low in _PATH_WHOLE:
         return "is a placeholder"
-    if _PATH_TO.search(v):
+    # (an ASCII path can only match the case-insensitive pattern when it holds "path" in any case)
+    if (not v.isascii() or "path" in low) and _PATH_TO.search(v):
         return "is a 'path/to/...' template"
     if "<" in v or ">" in v:
         return "contains a '<...>' placeholder"
-    for seg in re.split(r"[/\\]", v):
+    for seg in (_PATH_SEP.split(v) if "\\" in v else v.split("/")):
         if not seg:
             continue
         if seg in ("...", "…"):
@@ -380,11 +398,10 @@ def _path_placeholder(value: str) -> str | None:
             stem, ext = seg, ""
         if ext.lower() in ("ext", "extension"):
             return f"uses the placeholder extension '.{ext}'"
-        if len(stem) <= 80 and _SEGMENT_PH.fullmatch(stem):
+        if len(stem) <= 80 and _maybe_segment_ph(stem) and _SEGMENT_PH.fullmatch(stem):
             return f"contains the placeholder segment '{_short(seg)}'"
-        if len(seg) <= 80 and (re.fullmatch(r"\{" + _PH_WORD + r"\}", seg, re.I)
-                               or re.fullmatch(r"\[" + _PH_WORD + r"\]", seg, re.I)
-                               or _BRACKET_PH.fullmatch(seg)):
+        if len(seg) <= 80 and ((seg[0] == "{" and _BRACED_PH_WORD.fullmatch(seg))
+                               or (seg[0] == "[" and (_BRACKETED_PH_WORD.fullmatch(seg) or _BRACKET_PH.fullmatch(seg)))):
             return f"contains the placeholder segment '{_short(seg)}'"
     return None
 
@@ -441,6 +458,8 @@ _OMISSION = [re.compile(p) for p in (
 _DESCRIBES = re.compile(r"(?:keep|keeps|leave|leaves|preserve|preserves|retain|ensure|make|don't|dont|do|does"
                         r"|must|should|we|this|it|if|when|only|so|note|check|compare|skip|return|returns"
                         r"|because|since|otherwise|else|unless|whether|assert|verify|test|tests)\b")
+_ELLIPSIS_NOTE = re.compile(r"(?:the |all |any |your )?(?:other|more|additional|same|similar|rest|remaining"
+                            r"|existing|previous|original)(?: \w+)? " + _REF + r"(?: \w+)?")
 _KEEP_LEAD = re.compile(r"(?:keep|keeping) (?:the |all )?(?:existing|previous|original|remaining|rest)\b")
 _COMMENT_OPENERS = ("{/*", "/*", "<!--", "//", "--", "#", ";", "%", "*")
 _SPACED_OPENERS = ("--", "#", ";", "%", "*")   # need a blank after them: "#include", "--flag", "*p" are code
@@ -500,18 +519,42 @@ def _is_omission_comment(body: str) -> bool:
         return True
     if had_ellipsis:
         # "... other methods ...", "// ... more tests"
-        return re.fullmatch(r"(?:the |all |any |your )?(?:other|more|additional|same|similar|rest|remaining"
-                            r"|existing|previous|original)(?: \w+)? " + _REF + r"(?: \w+)?", t) is not None
+        return _ELLIPSIS_NOTE.fullmatch(t) is not None
     return False
 
 
-def _omission_lines(lines: list[str], ext: str, first_line: int = 1) -> list[str]:
+# A line can be reported only when its first non-blank character opens a comment ("{/*", "/*",
+# "<!--", "//", "--", "#", ";", "%", "*"), a bracketed note ("[") or an ellipsis ("...", "…"): the
+# other lines (nearly all of a file) are skipped in C. `[^\S\n]` is what str.strip() removes, minus "\n";
+# the pattern starts with a literal "\n" (sre then scans for it quickly), the first line is matched apart;
+# the blank run is possessive (`*+`): the marker class holds no blank, so backtracking could never help.
+_CANDIDATE_START = r"[^\S\n]*+[\[{/<\-#;%*.\u2026]"
+_OMISSION_FIRST = re.compile(_CANDIDATE_START)
+_OMISSION_NEXT = re.compile("\n" + _CANDIDATE_START)
+
+
+def _candidate_line_starts(text: str) -> list[int]:
+    starts = [m.start() + 1 for m in _OMISSION_NEXT.finditer(text)]
+    if _OMISSION_FIRST.match(text):
+        starts.insert(0, 0)
+    return starts
+
+
+def _omission_lines(lines: list[str] | str, ext: str, first_line: int = 1) -> list[str]:
+    """Omission comments and bare ellipses among `lines` (a list of lines without "\n", or the text
+    they split from), numbered from `first_line`."""
+    text = lines if isinstance(lines, str) else "\n".join(lines)
     prose = ext in _PROSE
     bare_ok = ext in _ELLIPSIS_OK
     found: list[str] = []
-    for n, line in enumerate(lines, first_line):
-        s = line.strip()
-        if not s or len(s) > 200:
+    n = first_line
+    counted = 0
+    for start in _candidate_line_starts(text):
+        n += text.count("\n", counted, start)
+        counted = start
+        end = text.find("\n", start)
+        s = (text[start:] if end < 0 else text[start:end]).strip()
+        if len(s) > 200:
             continue
         if s in ("...", "…"):
             if not bare_ok:
@@ -525,13 +568,15 @@ def _omission_lines(lines: list[str], ext: str, first_line: int = 1) -> list[str
 
 def _line_counts(content: str) -> set[int]:
     """Line counts a careful writer could mean for `content` (with or without a final newline or fences)."""
-    parts = content.split("\n")
-    counts = {len(parts)}
+    n_parts = content.count("\n") + 1
+    counts = {n_parts}
     if content.endswith("\n"):
-        counts.add(len(parts) - 1)
+        counts.add(n_parts - 1)
     if content == "":
         counts.add(0)
-    if len(parts) >= 2 and parts[0].strip().startswith("```"):
+    first_nl = content.find("\n")
+    if first_nl >= 0 and content[:first_nl].strip().startswith("```"):   # (lines split only for fences)
+        parts = content.split("\n")
         last = len(parts) - 1
         while last > 0 and not parts[last].strip():
             last -= 1
@@ -610,7 +655,7 @@ def _placeholders(tool: str, arguments: Mapping[str, Any],
     if tool in ("write_to_file", "insert_content"):
         content = arguments.get("content")
         if isinstance(content, str):
-            out.extend(_cap(_omission_lines(content.split("\n"), ext)))
+            out.extend(_cap(_omission_lines(content, ext)))
             if tool == "write_to_file":
                 declared = _declared_line_count(arguments.get("line_count"))
                 if isinstance(declared, int):
@@ -638,6 +683,7 @@ def _placeholders(tool: str, arguments: Mapping[str, Any],
 # attempt_completion (R6) and openers (R7)
 # ---------------------------------------------------------------------------------------------------
 
+_LIST_MARK = re.compile(r"^(?:[-*+>#]+|\d+[.)])\s*")
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 _OFFERS = [re.compile(p, re.I) for p in (
@@ -704,7 +750,7 @@ def _last_sentences(text: str, count: int = 2) -> list[str]:
     lines = [ln.strip() for ln in tail.split("\n") if ln.strip().strip("`")]
     sentences: list[str] = []
     for ln in reversed(lines[-count:]):
-        ln = re.sub(r"^(?:[-*+>#]+|\d+[.)])\s*", "", ln)
+        ln = _LIST_MARK.sub("", ln)
         parts = [p for p in _SENTENCE_SPLIT.split(ln) if _rstrip_decor(p).strip()]
         sentences = parts + sentences
     return sentences[-count:]
@@ -791,13 +837,16 @@ def _todo_line_ok(line: str) -> bool:
     return bool(text) and not any(c in text for c in "\r\u2028\u2029")
 
 
+_LINE_BREAK = re.compile(r"\r?\n")
+
+
 def todo_problems(todos: str) -> list[str]:
     """Lines of a todo list that Roo's checklist parser would drop; [] when every item reads."""
     if not isinstance(todos, str):
         return []
     bad: list[str] = []
     items = 0
-    for n, raw in enumerate(re.split(r"\r?\n", todos), 1):
+    for n, raw in enumerate(_LINE_BREAK.split(todos), 1):
         line = _js_trim(raw)
         if not line:
             continue

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import violations as V
-from .base import Message, Protocol, message_text
+from .base import Message, Protocol, safe_text
 from .catalog import Catalog, ToolSpec
 from .types import ToolCall, Turn, Violation
 
@@ -181,6 +182,17 @@ def _reject_constant(tok: str) -> Any:
     raise ValueError(f"{tok} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
+def _decode_json(raw: str) -> Any:
+    """json.loads(raw, parse_constant=_reject_constant) without a decoder built per call (json.loads
+    itself only adds its BOM refusal, whose message it keeps)."""
+    if raw.startswith("\ufeff"):
+        return json.loads(raw, parse_constant=_reject_constant)
+    return _DECODER(raw)
+
+
 def shorten(s: Any, n: int = 80) -> str:
     s = s if isinstance(s, str) else repr(s)
     return s if len(s) <= n else s[:n] + "…"
@@ -205,7 +217,7 @@ def decode_arguments(raw: Any, *, empty_is_object: bool = True) -> tuple[dict[st
     if raw == "" and empty_is_object:
         return {}, None
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = _decode_json(raw)
     except RecursionError:
         return raw, "arguments are nested too deeply to decode"
     except ValueError as e:  # JSONDecodeError, NaN/Infinity, int digit limit
@@ -316,6 +328,7 @@ class _Compiled:
     validator: Any = None       # a jsonschema validator instance, or None when the schema is broken
     error: str = ""             # why the schema could not be used
     schema: Any = None          # the normalised schema
+    fast: Any = None            # schema_fast's "certainly valid" test, or None (then jsonschema decides)
 
 
 _BY_ID: dict[int, tuple[Any, bool, _Compiled]] = {}
@@ -442,7 +455,12 @@ def _compile(schema: Any, strict: bool, plain_text: str | None = None) -> _Compi
                     _CHECKED[ckey] = verdict
             if verdict:
                 return _Compiled(error=verdict)
-        return _Compiled(validator=cls(norm), schema=norm)
+        validator = cls(norm)
+        fast = None
+        if cls is jsonschema.Draft202012Validator and validator.format_checker is None:
+            from .schema_fast import compile_fast
+            fast = compile_fast(norm)
+        return _Compiled(validator=validator, schema=norm, fast=fast)
     except Exception as e:  # noqa: BLE001 - a user schema must never crash parsing
         return _Compiled(error=f"unusable JSON Schema: {type(e).__name__}: {shorten(str(e), 160)}")
 
@@ -493,6 +511,12 @@ def schema_violations(tool: str, spec: ToolSpec, arguments: Mapping[str, Any]) -
     if comp.validator is None:
         return [Violation(V.INVALID_PARAM_VALUE,
                           f"{tool}: arguments could not be checked: the tool's {comp.error}")]
+    if comp.fast is not None:
+        try:
+            if comp.fast(arguments):   # certainly valid: jsonschema would find no error
+                return []
+        except Exception:  # noqa: BLE001 - the fast test only ever saves work; jsonschema decides
+            pass
     out: list[Violation] = []
     seen: set[tuple[str, str]] = set()
 
@@ -537,6 +561,14 @@ def schema_violations(tool: str, spec: ToolSpec, arguments: Mapping[str, Any]) -
 
 
 # -- checking one call ------------------------------------------------------------------------
+
+def resolve_name(fs: FunctionSet, raw_name: Any) -> str:
+    """The name `check_call` reports for a call named `raw_name`: the original name of an offered
+    function (also for its sanitised alias), else the name as written ("" when it is not a string)."""
+    name = raw_name if isinstance(raw_name, str) else ""
+    original = fs.resolve(name)
+    return name if original is None else original
+
 
 def check_call(fs: FunctionSet, raw_name: Any, arguments: dict[str, Any] | str,
                *, lint: bool = True, note: str = "") -> tuple[str, list[Violation]]:
@@ -630,14 +662,6 @@ def text_markup(text: str, catalog: Catalog | None) -> str | None:
 
 # -- the protocol -----------------------------------------------------------------------------
 
-def safe_text(message: Message) -> str:
-    """`message_text`, but never raising on an odd `content` value."""
-    try:
-        return message_text(message)
-    except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deeply nested value
-        return ""
-
-
 def raw_tool_calls(message: Mapping[str, Any]) -> tuple[list[Any], str]:
     """The message's tool-call entries (tool_calls, else legacy function_call) and a note."""
     tc = message.get("tool_calls")
@@ -655,8 +679,26 @@ def raw_tool_calls(message: Mapping[str, Any]) -> tuple[list[Any], str]:
     return [], note
 
 
+def _tool_inputs(tools: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """Every object `function_set` reads from a case's tools (each tool, its function, name,
+    parameters, strict flags, description, and whether the optional keys are there), flattened."""
+    out: list[Any] = []
+    for raw in tools:
+        out.append(raw)
+        if isinstance(raw, Mapping):
+            fn = raw.get("function")
+            src = fn if isinstance(fn, Mapping) else raw
+            out += (fn, src.get("name"), "parameters" in src, src.get("parameters"), src.get("input_schema"),
+                    "strict" in src, src.get("strict"), raw.get("strict"), src.get("description"))
+    return out
+
+
+_TOOLS_CACHE_MAX = 4096
+
+
 class FunctionSets:
-    """The functions a protocol offers: its catalog's, per mode (cached), or a case's own tools."""
+    """The functions a protocol offers: its catalog's, per mode (cached), or a case's own tools
+    (cached per tools list: a suite's case is parsed once per sample, with the same list)."""
 
     catalog: Catalog | None
 
@@ -664,6 +706,9 @@ class FunctionSets:
         self.catalog = catalog
         self.name = name
         self._fs_cache: dict[str | None, FunctionSet] = {}
+        # (id(tools), mode) -> (tools, the objects function_set read, the function set). The entry keeps
+        # those objects alive, so `is` on each of them proves the list still holds what it held.
+        self._tools_cache: dict[tuple[int, str | None], tuple[Any, list[Any], FunctionSet]] = {}
 
     def functions(self, mode: str | None = None, tools: list[dict[str, Any]] | None = None) -> FunctionSet:
         if self.catalog is not None and not tools:
@@ -673,7 +718,19 @@ class FunctionSets:
                 if len(self._fs_cache) < 256:
                     self._fs_cache[mode] = fs
             return fs
-        return function_set(self.catalog, mode, tools)
+        if not isinstance(tools, (list, tuple)) or not tools:
+            return function_set(self.catalog, mode, tools)
+        inputs = _tool_inputs(tools)
+        key = (id(tools), mode)
+        hit = self._tools_cache.get(key)
+        if hit is not None and hit[0] is tools and len(hit[1]) == len(inputs) \
+                and all(map(operator.is_, hit[1], inputs)):
+            return hit[2]
+        fs = function_set(self.catalog, mode, tools)
+        if len(self._tools_cache) >= _TOOLS_CACHE_MAX:
+            self._tools_cache.clear()
+        self._tools_cache[key] = (tools, inputs, fs)
+        return fs
 
 
 class NativeProtocol(FunctionSets, Protocol):
@@ -687,6 +744,15 @@ class NativeProtocol(FunctionSets, Protocol):
     # -- parsing --------------------------------------------------------------------------------
     def parse(self, message: Message, *, mode: str | None = None,
               tools: list[dict[str, Any]] | None = None) -> Turn:
+        return self._parse(message, mode, tools, True)
+
+    def parse_calls(self, message: Message, *, mode: str | None = None,
+                    tools: list[dict[str, Any]] | None = None) -> list[ToolCall]:
+        """The calls of `parse`, without checking names and arguments against the functions."""
+        return self._parse(message, mode, tools, False).calls
+
+    def _parse(self, message: Message, mode: str | None, tools: list[dict[str, Any]] | None,
+               check: bool) -> Turn:
         turn = Turn()
         if isinstance(message, str):
             turn.text = message
@@ -716,7 +782,10 @@ class NativeProtocol(FunctionSets, Protocol):
             arguments, problem = decode_arguments(fn.get("arguments"), empty_is_object=self.catalog is not None)
             id_note = f" (tool_calls[{i}] has no id, so Roo cannot bind a native tool result to it)" \
                 if roo and call_id is None else ""
-            name, vs = check_call(fs, raw_name, arguments, note=id_note)
+            if check:
+                name, vs = check_call(fs, raw_name, arguments, note=id_note)
+            else:
+                name, vs = resolve_name(fs, raw_name), []
             if problem is not None:
                 turn.add(V.INVALID_JSON_ARGUMENTS, f"{name or f'tool_calls[{i}]'}: {problem}{id_note}")
             turn.calls.append(ToolCall(name=name, arguments=arguments, id=call_id))

@@ -24,11 +24,11 @@ def mode_violations(catalog: Catalog | None, name: str, arguments: Mapping[str, 
     m = catalog.mode(mode)
     if m is None:
         return []
-    if name not in catalog.tool_names_for_mode(m.slug):
+    if not catalog.offers(name, m):
         return [Violation(V.TOOL_NOT_ALLOWED_IN_MODE, f'Tool "{name}" is not allowed in {m.slug} mode.')]
     if not isinstance(arguments, Mapping):
         return []
-    r = catalog.restriction(name, m.slug)
+    r = catalog.restriction(name, m.slug) if m.restrictions else None
     if r is None or not any(arguments.get(p) for p in catalog.edit_params):
         return []
     paths: list[str] = []

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import lints, render
 from . import violations as V
-from .base import Message, Protocol, message_text
+from .base import Message, Protocol, safe_text
 from .catalog import Catalog
 from .roo_scanner import MAX_MESSAGE, Block, scan, split_leading_think, utf16_len
 from .rules import mode_violations
@@ -41,13 +41,22 @@ class XmlProtocol(Protocol):
 
     def parse(self, message: Message, *, mode: str | None = None,
               tools: list[dict[str, Any]] | None = None) -> Turn:
-        text = message_text(message)
+        text = safe_text(message)
         reasoning, blocks = self.blocks(text)
-        turn = Turn(reasoning=reasoning)
-        tool_blocks = [b for b in blocks if b.kind == "tool"]
-        turn.calls = [ToolCall(b.name, dict(b.params), closed=b.closed) for b in tool_blocks]
-        texts = [b.content for b in blocks if b.kind == "text" and b.content]
-        turn.text = "\n\n".join(texts)
+        tool_blocks: list[Block] = []
+        texts: list[str] = []
+        first_tool = lead = None    # indexes of the first tool block and of the first non-empty text block
+        for i, b in enumerate(blocks):
+            if b.kind == "tool":
+                if first_tool is None:
+                    first_tool = i
+                tool_blocks.append(b)
+            elif b.content:
+                if lead is None:
+                    lead = i
+                texts.append(b.content)
+        turn = Turn(calls=[ToolCall(b.name, dict(b.params), closed=b.closed) for b in tool_blocks],
+                    text="\n\n".join(texts), reasoning=reasoning)
 
         if utf16_len(text) > MAX_MESSAGE:
             turn.add(V.MESSAGE_TOO_LARGE, f"{utf16_len(text)} UTF-16 units; Roo rejects messages over 1 MiB")
@@ -56,13 +65,11 @@ class XmlProtocol(Protocol):
         if len(tool_blocks) > 1:
             turn.add(V.MULTIPLE_TOOL_CALLS,
                      f"{len(tool_blocks)} calls ({', '.join(b.name for b in tool_blocks[:5])}); only the first runs")
-        first_tool = next((i for i, b in enumerate(blocks) if b.kind == "tool"), None)
         if first_tool is not None:
-            after = [b.content for b in blocks[first_tool + 1:]
-                     if b.kind == "text" and b.content and not _FENCE_ONLY.match(b.content)]
-            if after:
-                turn.add(V.TEXT_AFTER_TOOL_CALL, _clip(after[0]))
-        lead = next((i for i, b in enumerate(blocks) if b.kind == "text" and b.content), None)
+            after = next((b.content for b in blocks[first_tool + 1:]
+                          if b.kind == "text" and b.content and not _FENCE_ONLY.match(b.content)), None)
+            if after is not None:
+                turn.add(V.TEXT_AFTER_TOOL_CALL, _clip(after))
         if lead is not None and (first_tool is None or lead < first_tool):
             problem = lints.opener_problem(blocks[lead].content)
             if problem:
@@ -97,7 +104,8 @@ class XmlProtocol(Protocol):
             if p not in documented and p not in legacy_read:
                 turn.add(V.UNEXPECTED_PARAM, f"{block.name}: <{p}> is not a parameter of this tool")
         # one violation however often the model repeats it (adversarial output can hold thousands)
-        stray = list(dict.fromkeys(m.group(1) for junk in block.discarded for m in [_TAGLIKE.search(junk)] if m))
+        stray = list(dict.fromkeys(m.group(1) for junk in block.discarded for m in [_TAGLIKE.search(junk)] if m)) \
+            if block.discarded else ()
         if stray:
             shown = ", ".join(f"<{t}>" for t in stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
             turn.add(V.UNEXPECTED_PARAM, f"{block.name}: unknown parameter tag {shown}; Roo discards it")

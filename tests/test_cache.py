@@ -76,6 +76,15 @@ def test_round_trip_survives_reopening(tmp_path: Path) -> None:
         assert c.get(k)["id"] == "chatcmpl-2"
 
 
+def test_a_lone_surrogate_in_an_answer_is_stored_and_read_back(tmp_path: Path) -> None:
+    odd = {**RESP, "choices": [{"index": 0, "message": {"role": "assistant", "content": "a\ud800b"}}]}
+    with ResponseCache(tmp_path / "c.sqlite") as c:
+        c.put("k1", odd)
+        c.put_many({"k2": odd})
+    with ResponseCache(tmp_path / "c.sqlite") as c:
+        assert c.get("k1") == odd and c.get("k2") == odd
+
+
 def test_puts_are_batched_and_flushed(tmp_path: Path) -> None:
     p = tmp_path / "c.sqlite"
     c = ResponseCache(p, flush_every=10, flush_interval=3600)

@@ -173,6 +173,18 @@ def test_score_writes_a_run_dir_and_registers_it(tmp_path, env, files):
     assert len(json.loads(harness(env, "leaderboard", "--json").stdout)) == 1   # same run dir, one row
 
 
+def test_a_lone_surrogate_in_a_response_is_scored_and_written(tmp_path, env, files):
+    suite, _ = files
+    resp = tmp_path / "odd.jsonl"
+    resp.write_text('{"id": "%s", "message": "<read_file><path>\\ud800x</path></read_file>"}\n' % "read-1")
+    out = tmp_path / "odd-run"
+    p = harness(env, "score", "--suite", suite, "--responses", resp, "--out", out)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    line = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert line["id"] == "read-1" and "\\ud800" in json.dumps(line)   # kept, escaped
+    assert json.loads((out / "summary.json").read_text())["n_cases"] >= 1
+
+
 @pytest.mark.parametrize("threshold,code", [("0.5", 0), ("50", 0), ("0.51", 1), ("75", 1), ("1", 1)])
 def test_fail_under(tmp_path, env, files, threshold, code):
     suite, resp = files

@@ -143,29 +143,42 @@ class ProtocolCache:
     def __init__(self, override: str | None = None):
         self.override = override
         self._by_key: dict[Any, Any] = {}
+        self._by_id: dict[int, tuple[Any, Any]] = {}   # id(spec block) -> (the block, kept alive; protocol)
 
     def key(self, spec: Any) -> Any:
         return spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True, default=str)
 
     def get(self, case: Any) -> Any:
         spec = self.override or case.protocol
+        if type(spec) is str:
+            proto = self._by_key.get(spec)
+            if proto is not None:
+                return proto
+        else:   # a suite's `protocol:` block: the same object for all its cases, serialised once
+            hit = self._by_id.get(id(spec))
+            if hit is not None and hit[0] is spec:
+                return hit[1]
         k = self.key(spec)
         proto = self._by_key.get(k)
         if proto is None:
             import protocols
             proto = protocols.from_spec(spec, source=case.source or "<suite>")
             self._by_key[k] = proto
+        if type(spec) is not str:
+            self._by_id[id(spec)] = (spec, proto)
         return proto
 
     def protocols(self) -> list[Any]:
         return list(self._by_key.values())
 
 
-def result_line(case: Any, resp: Response, proto: Any) -> dict[str, Any]:
-    """Parse and score one response: the results.jsonl line (DESIGN.md "Runs")."""
-    from ..scoring import score
-    turn = proto.parse(resp.message, mode=case.mode, tools=case.tools)
-    verdict = score(case, turn, proto)
+def result_line(case: Any, resp: Response, proto: Any, judge: Any = None) -> dict[str, Any]:
+    """Parse and score one response: the results.jsonl line (DESIGN.md "Runs"). `judge`:
+    harness.scoring.judge, passed in by loops (an import statement per response costs as much as a
+    small parse)."""
+    if judge is None:
+        from ..scoring import judge
+    verdict = judge(case, resp.message, proto)
     message = resp.message if isinstance(resp.message, dict) else {"role": "assistant", "content": resp.message}
     u = resp.usage or {}
     return {
@@ -187,7 +200,13 @@ def result_line(case: Any, resp: Response, proto: Any) -> dict[str, Any]:
 
 def score_responses(cases: Mapping[str, Any], responses: Iterable[Response],
                     protocol_cache: ProtocolCache) -> list[dict[str, Any]]:
-    return [result_line(cases[r.id], r, protocol_cache.get(cases[r.id])) for r in responses]
+    from ..scoring import judge
+    get = protocol_cache.get
+    out = []
+    for r in responses:
+        case = cases[r.id]
+        out.append(result_line(case, r, get(case), judge))
+    return out
 
 
 def system_prompt_record(args: argparse.Namespace) -> dict[str, Any]:
