@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from _common import server_reset as reset, server_stats as stats  # noqa: E402
 from tests.scripted_server import spawn_server  # noqa: E402
 
 LEAN_CPU: list[float] = []
@@ -116,17 +116,6 @@ def bfcl_suite(tmp: Path, env: dict[str, str]) -> tuple[Path, str]:
 
 
 # -- drivers ----------------------------------------------------------------------------------------
-
-def stats(url: str) -> dict:
-    with urllib.request.urlopen(url.rsplit("/v1", 1)[0] + "/stats", timeout=10) as r:
-        return json.loads(r.read())
-
-
-def reset(url: str) -> None:
-    req = urllib.request.Request(url.rsplit("/v1", 1)[0] + "/reset_stats", data=b"{}", method="POST")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        r.read()
-
 
 def harness_eval(suite: Path, url: str, out: Path, conc: int, env: dict[str, str], *extra: str) -> tuple[float, dict]:
     cmd = [sys.executable, "-m", "harness.cli", "eval", "--suite", str(suite), "--endpoint", url, "--model", "bench",

@@ -108,15 +108,6 @@ class HermesProtocol(FunctionSets, Protocol):
     def __init__(self, catalog: Catalog | None, name: str = "hermes") -> None:
         super().__init__(catalog, name)
 
-    def parse(self, message: Message, *, mode: str | None = None,
-              tools: list[dict[str, Any]] | None = None) -> Turn:
-        return self._parse(message, mode, tools, True)
-
-    def parse_calls(self, message: Message, *, mode: str | None = None,
-                    tools: list[dict[str, Any]] | None = None) -> list[ToolCall]:
-        """The calls of `parse`, without checking names and arguments against the functions."""
-        return self._parse(message, mode, tools, False).calls
-
     def _parse(self, message: Message, mode: str | None, tools: list[dict[str, Any]] | None,
                check: bool) -> Turn:
         turn = Turn()

@@ -732,6 +732,20 @@ class FunctionSets:
         self._tools_cache[key] = (tools, inputs, fs)
         return fs
 
+    # parse / parse_calls over the wire format's own `_parse(message, mode, tools, check)`
+    def parse(self, message: Message, *, mode: str | None = None,
+              tools: list[dict[str, Any]] | None = None) -> Turn:
+        return self._parse(message, mode, tools, True)
+
+    def parse_calls(self, message: Message, *, mode: str | None = None,
+                    tools: list[dict[str, Any]] | None = None) -> list[ToolCall]:
+        """The calls of `parse`, without checking names and arguments against the functions."""
+        return self._parse(message, mode, tools, False).calls
+
+    def _parse(self, message: Message, mode: str | None, tools: list[dict[str, Any]] | None,
+               check: bool) -> Turn:
+        raise NotImplementedError
+
 
 class NativeProtocol(FunctionSets, Protocol):
     """OpenAI `tool_calls` wire format, with or without a tool catalog."""
@@ -742,15 +756,6 @@ class NativeProtocol(FunctionSets, Protocol):
         super().__init__(catalog, name)
 
     # -- parsing --------------------------------------------------------------------------------
-    def parse(self, message: Message, *, mode: str | None = None,
-              tools: list[dict[str, Any]] | None = None) -> Turn:
-        return self._parse(message, mode, tools, True)
-
-    def parse_calls(self, message: Message, *, mode: str | None = None,
-                    tools: list[dict[str, Any]] | None = None) -> list[ToolCall]:
-        """The calls of `parse`, without checking names and arguments against the functions."""
-        return self._parse(message, mode, tools, False).calls
-
     def _parse(self, message: Message, mode: str | None, tools: list[dict[str, Any]] | None,
                check: bool) -> Turn:
         turn = Turn()
