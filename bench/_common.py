@@ -182,9 +182,8 @@ def _timed_server_class() -> type:
 
 def _serve_timed(argv: list[str]) -> int:
     import asyncio
-    import signal
 
-    from tests.scripted_server import _parser
+    from tests.scripted_server import _parser, serve_until_signal
 
     blocks = None
     if "--prefix-cache-blocks" in argv:
@@ -198,17 +197,7 @@ def _serve_timed(argv: list[str]) -> int:
         srv = _timed_server_class()(models=[m for m in args.models.split(",") if m], **opts)
         if blocks is not None:
             srv._seen_prefixes = LRUBlocks(blocks)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await srv.start()
-        sys.stdout.write(f"listening {srv.url}\n")
-        sys.stdout.flush()
-        try:
-            await stop.wait()
-        finally:
-            await srv.close()
+        await serve_until_signal(srv)
 
     asyncio.run(serve())
     return 0

@@ -715,7 +715,11 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> None:
     opts = {k: v for k, v in vars(args).items() if k != "models"}
-    srv = ScriptedServer(models=[m for m in args.models.split(",") if m], **opts)
+    await serve_until_signal(ScriptedServer(models=[m for m in args.models.split(",") if m], **opts))
+
+
+async def serve_until_signal(srv: "ScriptedServer") -> None:
+    """Start `srv`, print its `listening URL` line, serve until SIGTERM or SIGINT, then close it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
