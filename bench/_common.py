@@ -206,28 +206,12 @@ def _serve_timed(argv: list[str]) -> int:
 @contextmanager
 def spawn_timed_server(*args: str, timeout: float = 60.0) -> Iterator[str]:
     """tests.scripted_server.spawn_server, but the timed server (its own process); yields …/v1."""
-    import signal
-    import tempfile
+    from tests.scripted_server import spawn_process
 
-    from tests.scripted_server import _read_listening
-
-    err = tempfile.TemporaryFile(mode="w+")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve", "--port", "0", *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-    try:
-        yield _read_listening(proc, timeout, err)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        err.close()
+    with spawn_process([sys.executable, str(Path(__file__).resolve()), "serve", "--port", "0", *args], cwd=ROOT,
+                       env=env, timeout=timeout) as url:
+        yield url
 
 
 def server_stats(url: str) -> dict[str, Any]:

@@ -42,8 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-
+from _common import _drive_lean as drive_lean  # noqa: E402
 from _common import server_reset as reset, server_stats as stats  # noqa: E402
 from tests.scripted_server import spawn_server  # noqa: E402
 
@@ -142,22 +141,10 @@ def bodies_for(suite: Path, n: int) -> list[bytes]:
 
 
 async def lean_loop(url: str, bodies: list[bytes], conc: int) -> tuple[float, int]:
-    chat = url.rstrip("/") + "/chat/completions"
-    queue = list(reversed(bodies))
-    ok = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal ok
-        while queue:
-            b = queue.pop()
-            async with session.post(chat, data=b, headers={"Content-Type": "application/json"}) as resp:
-                data = json.loads(await resp.read())
-                ok += bool(data.get("choices"))
-
+    """The lean aiohttp loop (bench/_common's driver) in this process: (wall s, answered requests)."""
     t = time.perf_counter()
     c = time.process_time()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc)) as session:
-        await asyncio.gather(*[worker(session) for _ in range(conc)])
+    ok = await drive_lean(bodies, url, conc)
     LEAN_CPU.append(time.process_time() - c)
     return time.perf_counter() - t, ok
 

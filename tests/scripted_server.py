@@ -749,15 +749,22 @@ def main(argv: list[str] | None = None) -> int:
 def spawn_server(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start `python -m tests.scripted_server --port 0 ARGS...` as a subprocess; yield its base URL
     (…/v1); stop it with SIGTERM on exit (SIGKILL if it does not stop within 10 s)."""
+    root = Path(__file__).resolve().parent.parent
+    with spawn_process([sys.executable, "-m", "tests.scripted_server", "--port", "0", *args], cwd=root,
+                       env=env, timeout=timeout) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def spawn_process(cmd: list[str], *, cwd: Path, env: dict[str, str] | None, timeout: float) -> Iterator[str]:
+    """Run a server command that prints `listening URL`; yield the URL; SIGTERM it on exit (SIGKILL
+    after 10 s). Its stderr goes to a file, not a pipe: a chatty server can never block on it."""
     import tempfile
 
-    root = Path(__file__).resolve().parent.parent
-    err = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty server can never block on it
-    proc = subprocess.Popen([sys.executable, "-m", "tests.scripted_server", "--port", "0", *args],
-                            cwd=root, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    err = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     try:
-        url = _read_listening(proc, timeout, err)
-        yield url
+        yield _read_listening(proc, timeout, err)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
