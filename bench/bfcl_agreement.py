@@ -2,7 +2,7 @@
 
     python bench/bfcl_agreement.py [--data DIR] [--sample N] [--seed S] [--examples K] [--json OUT]
 
-From every case of BFCL's ten single-turn Python categories (imported with `harness.bfcl_import`) it
+From every case of BFCL's ten single-turn Python categories (imported with `harness.suite.importers.bfcl`) it
 builds mutated model answers — the right answer, other acceptable values, wrong values and types,
 int-for-float and float-for-int, missing/extra parameters, wrong names, reordered/dropped/duplicated
 parallel calls, no call, undecodable arguments, string case and punctuation variants, nested dict and
@@ -297,7 +297,7 @@ def run_oracle(py: Path, cases: dict[str, dict[str, Any]], pairs: list[dict[str,
 
 def load_cases(data_dir: Path, categories: Any = None) -> dict[str, dict[str, Any]]:
     sys.path.insert(0, str(ROOT))
-    from harness.bfcl_import import import_bfcl
+    from harness.suite.importers.bfcl import import_bfcl
     by_cat = import_bfcl(data_dir, categories)
     return {c["id"]: c for cases in by_cat.values() for c in cases}
 
@@ -607,11 +607,11 @@ def score_ours(cases: dict[str, dict[str, Any]], pairs: list[dict[str, Any]]) ->
 
 def score_end_to_end(cases: dict[str, dict[str, Any]], pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The whole scoring path a run takes: the `native` protocol parses the assistant message (the
-    pair's calls as OpenAI `tool_calls`), then `harness.scoring.score` judges it against the case."""
+    pair's calls as OpenAI `tool_calls`), then `harness.score.verdicts.score` judges it against the case."""
     sys.path.insert(0, str(ROOT))
     import protocols
-    from harness.cases import Case, Expect, ExpectedCall
-    from harness.scoring import score
+    from harness.suite.model import Case, Expect, ExpectedCall
+    from harness.score.verdicts import score
 
     proto = protocols.get("native")
     objs = {}
@@ -743,7 +743,7 @@ def _print(report: dict[str, Any], n_examples: int) -> None:
     if "end_to_end" in report:
         e = report["end_to_end"]
         ep, ea = e["total"].get("pairs", 0), e["total"].get("agree", 0)
-        print(f"\nend to end (native protocol parse + harness.scoring.score) vs BFCL: {ea}/{ep} = "
+        print(f"\nend to end (native protocol parse + harness.score.verdicts.score) vs BFCL: {ea}/{ep} = "
               f"{100.0 * ea / max(ep, 1):.3f}%")
         for kind, exs in sorted(e["disagreements"].items(), key=lambda kv: -len(kv[1])):
             x = exs[0]
@@ -775,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--examples", type=int, default=3, help="examples printed per disagreeing kind")
     ap.add_argument("--no-tools", action="store_true", help="skip the request-tools comparison")
     ap.add_argument("--end-to-end", action="store_true",
-                    help="also score every pair through the native protocol and harness.scoring (a run's path)")
+                    help="also score every pair through the native protocol and harness.score.verdicts (a run's path)")
     ap.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
     args = ap.parse_args(argv)
     try:

@@ -1,13 +1,13 @@
-"""Client overhead: CPU per request and requests/s of harness.client.ChatClient against a lean loop.
+"""Client overhead: CPU per request and requests/s of harness.model.client.ChatClient against a lean loop.
 
     python bench/client_overhead.py [--n 2000] [--concurrency 64] [--latency 0] [--repeat 3]
 
-Starts the scripted OpenAI-compatible server (tests/scripted_server.py) in a subprocess — its own
+Starts the scripted OpenAI-compatible server (harness/testing/scripted.py) in a subprocess — its own
 process, so its CPU is not counted — answering roo-starter prompts with their references, then sends
 the same N chat requests (a ~3 KB system prompt + the case's messages, max_tokens and stop as a runner
 sends them) at the given concurrency through:
 
-  ChatClient   harness.client.ChatClient (AIMD limiter, retries, endpoint choice, stats)
+  ChatClient   harness.model.client.ChatClient (AIMD limiter, retries, endpoint choice, stats)
   lean         a bare aiohttp loop: one ClientSession, a Semaphore, post(data=bytes), json.loads(read())
   openai       openai.AsyncOpenAI (only when the `openai` package is importable; not a dependency)
 
@@ -32,9 +32,9 @@ T_START = time.perf_counter()
 
 import aiohttp  # noqa: E402
 
-from harness.client import ChatClient  # noqa: E402
-from harness.suite import load_suite  # noqa: E402
-from tests.scripted_server import spawn_server  # noqa: E402
+from harness.model.client import ChatClient  # noqa: E402
+from harness.suite.load import load_suite  # noqa: E402
+from harness.testing.scripted import spawn_server  # noqa: E402
 
 SYSTEM = ("You are Roo, a highly skilled software engineer. Use exactly one tool per message. " * 40).strip()
 

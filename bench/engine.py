@@ -46,7 +46,7 @@ def build(tmp: Path, preset: str) -> tuple[Path, Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from trainers.tiny import build_tiny_model
+    from trainers.scratch.tiny import build_tiny_model
 
     model_dir = build_tiny_model(tmp / "model", TEXTS, preset=preset)
     adapters = []

@@ -18,7 +18,7 @@ MiB = 1 << 20
 ROO_TYPICAL = [
     "<read_file>\n<args>\n  <file>\n    <path>src/app.py</path>\n  </file>\n</args>\n</read_file>",
     "I'll look at the tests first.\n\n<list_files>\n<path>tests</path>\n<recursive>true</recursive>\n</list_files>",
-    "<execute_command>\n<command>pytest -q tests/test_api.py</command>\n</execute_command>",
+    "<execute_command>\n<command>pytest -q tests/harness/test_api.py</command>\n</execute_command>",
     "<apply_diff>\n<path>src/app.py</path>\n<diff>\n<<<<<<< SEARCH\n:start_line:3\n-------\nx = 1\n=======\nx = 2\n"
     ">>>>>>> REPLACE\n</diff>\n</apply_diff>",
     "<attempt_completion>\n<result>The parser now accepts empty input.</result>\n</attempt_completion>",

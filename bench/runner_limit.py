@@ -3,7 +3,7 @@
     python bench/runner_limit.py [--n 2000] [--concurrency 64] [--latency 0.2] [--mode all|limit|bfcl]
 
 limit mode (one run, printed side by side):
-  1. a scripted OpenAI-compatible server (tests/scripted_server.py) in its own process at 0 s latency;
+  1. a scripted OpenAI-compatible server (harness/testing/scripted.py) in its own process at 0 s latency;
      N single-turn requests of a generated roo-xml suite (one shared ~2,400-character system prompt,
      a distinct user task per case), max_tokens 64, concurrency C, sent by
        * `harness eval --no-cache` as a subprocess: whole-process wall time (Python start-up, suite
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import _drive_lean as drive_lean  # noqa: E402
 from _common import server_reset as reset, server_stats as stats  # noqa: E402
-from tests.scripted_server import spawn_server  # noqa: E402
+from harness.testing.scripted import spawn_server  # noqa: E402
 
 LEAN_CPU: list[float] = []
 BFCL_CATEGORIES = "simple_python,multiple,parallel,parallel_multiple,live_simple,live_multiple"
@@ -134,7 +134,7 @@ def harness_eval(suite: Path, url: str, out: Path, conc: int, env: dict[str, str
 
 def bodies_for(suite: Path, n: int) -> list[bytes]:
     """The bodies `harness eval` sends for the suite (same planner), for the lean loop."""
-    from harness.runner import EvalConfig, Runner
+    from harness.eval.runner import EvalConfig, Runner
     r = Runner(EvalConfig(suite=str(suite), endpoints=["http://x/v1"], model="bench", max_tokens=64))
     r.load()
     return [q.body for q in r.plan(set())][:n]
@@ -154,7 +154,7 @@ async def lean_loop(url: str, bodies: list[bytes], conc: int) -> tuple[float, in
 def limit_mode(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     suite = tmp / "limit.jsonl"
     write_limit_suite(suite, args.n)
-    from harness.suite import load_suite
+    from harness.suite.load import load_suite
     load_suite(str(suite))   # warm the loader's cache, as after any first use
     bodies = bodies_for(suite, args.n)
     n, c = len(bodies), args.concurrency
@@ -201,7 +201,7 @@ def limit_mode(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None
 
 def bfcl_mode(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     suite, what = bfcl_suite(tmp, env)
-    from harness.suite import load_suite
+    from harness.suite.load import load_suite
     n = len(load_suite(str(suite)).cases)   # also warms the loader's cache
     c, lat = args.concurrency, args.latency
     ideal = n / c * lat

@@ -6,7 +6,7 @@
 
 The workload (as bench/runner_limit.py): N single-turn chat requests, each a shared ~2,400-character
 system prompt and a distinct user task, max_tokens 64, concurrency C, against the scripted
-OpenAI-compatible server (tests/scripted_server.py, its own process, answering the suite's references
+OpenAI-compatible server (harness/testing/scripted.py, its own process, answering the suite's references
 80% of the time) at each latency. Drivers, each started as its own process and timed from launch to
 exit:
 
@@ -389,7 +389,7 @@ def main() -> int:
     try:
         suite = tmp / "limit.jsonl"
         write_limit_suite(suite, args.n)
-        from harness.suite import load_suite
+        from harness.suite.load import load_suite
         load_suite(str(suite))      # warm the loader's cache, as after any first use of a suite
         drivers = make_drivers(args, tmp, suite, skipped)
         if args.install_only:

@@ -8,7 +8,7 @@ Makes N synthetic responses for each of three workloads, 4 samples per case:
             arguments, a wrong tool with an opener, prose without a call, a tool outside the mode;
   native    OpenAI tool_calls under the case's own functions (schema checker): right and wrong
             values, order-free parallel calls, irrelevance;
-  bfcl      BFCL's own single-turn Python cases (imported with `harness.bfcl_import` from the installed
+  bfcl      BFCL's own single-turn Python cases (imported with `harness.suite.importers.bfcl` from the installed
             `bfcl_eval` data; generated BFCL-like cases through the same importer when it is not
             installed, or with --generated-bfcl), `native` parse + BFCL's checker (`checker: bfcl`):
             the reference answer, the same with upper-cased strings (BFCL normalises them), a wrong
@@ -17,9 +17,9 @@ Makes N synthetic responses for each of three workloads, 4 samples per case:
 
 then times, on one process (= one core), for each workload:
 
-  parse+score   commands.score.score_responses: harness.scoring.judge (protocol.parse + scoring.score;
+  parse+score   commands.score.score_responses: harness.score.verdicts.judge (protocol.parse + scoring.score;
                 only the calls are parsed under BFCL's checker) + the result line
-  score only    harness.scoring.score on already parsed turns (the expectation check alone)
+  score only    harness.score.verdicts.score on already parsed turns (the expectation check alone)
 
 and for all three together:
 
@@ -47,11 +47,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import metrics  # noqa: E402
-from harness.cases import Case, Expect, ExpectedCall  # noqa: E402
-from harness.commands.score import ProtocolCache, read_responses, score_responses  # noqa: E402
-from harness.rundir import RunDir  # noqa: E402
-from harness.scoring import score  # noqa: E402
+from harness.score import metrics  # noqa: E402
+from harness.suite.model import Case, Expect, ExpectedCall  # noqa: E402
+from harness.cli.score import ProtocolCache, read_responses, score_responses  # noqa: E402
+from harness.log.rundir import RunDir  # noqa: E402
+from harness.score.verdicts import score  # noqa: E402
 
 GOAL = 20_000.0          # parse+score responses/s per core, per protocol (issue 9)
 PIPELINE_GOAL = 5_000.0  # the whole pipeline (suites issue)
@@ -187,7 +187,7 @@ def _gen_answer(fn: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 def generated_bfcl(n_cases: int, seed: int = 0) -> list[dict[str, Any]]:
     """BFCL-like cases (BFCL's own record shapes and types) made into suite cases by the importer."""
-    from harness.bfcl_import import Entry, build_case
+    from harness.suite.importers.bfcl import Entry, build_case
     rng = random.Random(seed)
     cats = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance", "simple_python"]
     out = []
@@ -217,7 +217,7 @@ def bfcl_case_dicts(n_cases: int, generated: bool) -> tuple[list[dict[str, Any]]
     source = "generated BFCL-like cases"
     if not generated:
         try:
-            from harness.bfcl_import import import_bfcl
+            from harness.suite.importers.bfcl import import_bfcl
             base = [c for cases in import_bfcl().values() for c in cases]
             source = f"BFCL's own data ({len(base)} cases)"
         except UserError:
@@ -265,7 +265,7 @@ def _upper(v: Any) -> Any:
 
 def bfcl_messages(d: dict[str, Any]) -> list[dict[str, Any]]:
     """Four answers to one BFCL case (see the module docstring)."""
-    from harness.bfcl_import import reference_message
+    from harness.suite.importers.bfcl import reference_message
     e = d["expect"]
     gt = [{c["name"]: c["arguments"]} for c in e["calls"]]
     ref = reference_message(e["functions"], gt)

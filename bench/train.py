@@ -5,17 +5,17 @@ installed, the unsloth backend against the peft backend.
     python bench/train.py [--preset tiny] [--steps 10] [--batch-size 8] [--threads 1[,2]] [--repeat 3]
                           [--no-full] [--explain] [--max-length N] [--json]
 
-Builds, in a temporary directory, a model of a `trainers.tiny` preset (random weights, a tokenizer
+Builds, in a temporary directory, a model of a `trainers.scratch.tiny` preset (random weights, a tokenizer
 trained on the data) and SFT data from roo-starter's train split (compact system prompt, loss on the
 reference only), then times, for each --threads value, interleaved --repeat times, best of each:
 
-  peft          trainers.peft_backend.train (SFTTrainer + LoRA r=16 on the projections), default
+  peft          trainers.backends.peft.train (SFTTrainer + LoRA r=16 on the projections), default
                 `share_prefix` (the batch's shared prompt prefix computed once)
   peft-noshare  the same with share_prefix=False (TRL's own loss)
   plain         the floor: the same LoRA (peft_backend.build_peft_model, same seed, so the same initial
                 weights), the very batches the SFTTrainer draws (its own dataloader: same order, same
                 right padding), AdamW, forward / cross-entropy / backward / step, nothing else
-  plain-share   the plain loop with the shared-prefix loss (trainers.scratch.prefix_shared_loss), so
+  plain-share   the plain loop with the shared-prefix loss (trainers.scratch.train.prefix_shared_loss), so
                 that `peft` has a like-for-like floor too
   full          the plain loop, full fine-tuning (every weight trainable; reference, --no-full skips it)
   --explain     plain+mask: the plain loop given the attention mask the trainer passes; plain+trl-head:
@@ -92,7 +92,7 @@ class Timing:
 def trainer_clock(record: dict[str, float]) -> Iterator[None]:
     """While active, the trainer class the peft backend makes also records the CPU time of its train()
     (training.json has wall time only). A probe around train(), nothing inside the loop changes."""
-    from trainers import peft_backend
+    from trainers.backends import peft as peft_backend
     make = peft_backend.make_trainer_class
 
     def timed(share_prefix: bool) -> Any:
@@ -116,7 +116,7 @@ def trainer_clock(record: dict[str, float]) -> Iterator[None]:
 
 def train_config(model_dir: Path, data_file: Path, args: argparse.Namespace, out: Path, threads: int | None,
                  share: bool) -> Any:
-    from trainers.peft_backend import TrainConfig
+    from trainers.backends.peft import TrainConfig
     return TrainConfig(base_model=str(model_dir), out=str(out), data=str(data_file),
                        lora_r=16, max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
                        seed=args.seed, threads=threads, share_prefix=share, progress=False, overwrite=True)
@@ -125,8 +125,12 @@ def train_config(model_dir: Path, data_file: Path, args: argparse.Namespace, out
 def build(tmp: Path, args: argparse.Namespace) -> Setup:
     """Model + tokenizer + SFT file, then the batches: taken from an SFTTrainer built exactly as the
     backend builds it, so the plain loop trains on what the backend trains on."""
-    from harness.suite import load_suite
-    from trainers import common, data, peft_backend, scratch, tiny
+    from harness.suite.load import load_suite
+    from trainers import data
+    from trainers.sft import common
+    from trainers.backends import peft as peft_backend
+    from trainers.scratch import train as scratch
+    from trainers.scratch import tiny
 
     examples = data.examples_from_cases(load_suite("roo-starter").split("train"), None, "compact")
     model_dir = tiny.build_tiny_model(tmp / "model", scratch.corpus_texts(examples), preset=args.preset, seed=0)
@@ -169,7 +173,8 @@ def build(tmp: Path, args: argparse.Namespace) -> Setup:
 
 
 def run_peft(s: Setup, args: argparse.Namespace, threads: int, share: bool, run_no: int) -> Timing:
-    from trainers import common, peft_backend
+    from trainers.sft import common
+    from trainers.backends import peft as peft_backend
     out = s.tmp / f"peft-{run_no}"
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -201,7 +206,9 @@ def run_plain(s: Setup, args: argparse.Namespace, threads: int, variant: str) ->
     import torch
     from transformers import AutoModelForCausalLM
 
-    from trainers import common, peft_backend, scratch
+    from trainers.sft import common
+    from trainers.backends import peft as peft_backend
+    from trainers.scratch import train as scratch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -340,7 +347,7 @@ def report(s: Setup, args: argparse.Namespace, threads: list[int], variants: lis
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", default="tiny", help="trainers.tiny preset of the model (tiny, small)")
+    ap.add_argument("--preset", default="tiny", help="trainers.scratch.tiny preset of the model (tiny, small)")
     ap.add_argument("--steps", type=int, default=10, help="optimizer steps per run (default 10)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=None, help="cut examples to N tokens (default: whole)")

@@ -30,9 +30,11 @@ import atheris  # noqa: E402
 
 with atheris.instrument_imports():   # coverage feedback from every module the roo-xml parse runs
     import protocols  # noqa: E402
-    from protocols import lints, render, rules, xml_wire  # noqa: E402,F401
+    from protocols import lints, rules  # noqa: E402,F401
+    from protocols import prompts as render  # noqa: E402,F401
+    from protocols.wire import xml as xml_wire  # noqa: E402,F401
     from protocols import violations as V  # noqa: E402
-    from protocols.roo_scanner import RooScanner, scan  # noqa: E402
+    from protocols.wire.roo_scanner import RooScanner, scan  # noqa: E402
 
 MODES = (None, "code", "ask", "architect", "debug", "orchestrator", "no-such-mode")
 LINT_TOOLS = ("apply_diff", "write_to_file", "attempt_completion", "ask_followup_question", "read_file",

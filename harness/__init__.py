@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 from protocols import ToolCall, Turn, Violation  # noqa: E402
 from protocols import get as get_protocol  # noqa: E402
 
-from .api import evaluate, evaluate_sync  # noqa: E402  (imports the runner lazily)
-from .errors import UserError  # noqa: E402
+from harness.api import evaluate, evaluate_sync  # noqa: E402  (imports the runner lazily)
+from harness.errors import UserError  # noqa: E402
 
 __all__ = ["Loop", "LoopConfig", "ToolCall", "Turn", "UserError", "Violation", "__version__", "evaluate",
            "evaluate_sync", "get_protocol"]
@@ -19,6 +19,6 @@ __all__ = ["Loop", "LoopConfig", "ToolCall", "Turn", "UserError", "Violation", "
 def __getattr__(name: str) -> object:
     # the closed loop on first use, so that `harness parse/score/eval` do not load it
     if name in ("Loop", "LoopConfig"):
-        from . import loop
+        from harness.loop import rounds as loop
         return getattr(loop, name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

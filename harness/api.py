@@ -30,7 +30,7 @@ async def evaluate(suite: Any, endpoint: str | Sequence[str], model: str, *, pro
     several sharing the load) and return the summary. `out` defaults to runs/<suite>-<model>-<time>.
     The API key is read from the environment variable `api_key_env` and never written anywhere.
     Raises harness.UserError for bad input (nothing is sent then)."""
-    from .runner import EvalConfig, parse_shard, run_eval
+    from harness.eval.runner import EvalConfig, parse_shard, run_eval
     endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
     cfg = EvalConfig(
         suite=suite, endpoints=[str(e) for e in endpoints], model=model, protocol=protocol, split=split,
@@ -54,7 +54,7 @@ def evaluate_sync(*args: Any, **kwargs: Any) -> dict[str, Any]:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(evaluate(*args, **kwargs))
-    from .errors import UserError
+    from harness.errors import UserError
     raise UserError("evaluate_sync() was called inside a running event loop; use `await harness.evaluate(...)`")
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .base import Protocol, message_text
-from .catalog import Catalog, ModeSpec, ToolSpec, catalog_from_dict, load_catalog
-from .errors import CatalogError, UnknownProtocolError, UserError
-from .types import ToolCall, Turn, Violation
-from .violations import CODES
+from protocols.base import Protocol, message_text
+from protocols.catalog import Catalog, ModeSpec, ToolSpec, catalog_from_dict, load_catalog
+from protocols.errors import CatalogError, UnknownProtocolError, UserError
+from protocols.types import ToolCall, Turn, Violation
+from protocols.violations import CODES
 
 ROO_XML_CATALOG = "roo-code-v3.29.3.json"
 ROO_NATIVE_CATALOG = "roo-native-v3.41.0.json"
@@ -33,15 +33,15 @@ WIRES = ("xml", "native", "hermes")
 
 def _make(wire: str, catalog: Catalog | None, name: str) -> Protocol:
     if wire == "xml":
-        from .xml_wire import XmlProtocol
+        from protocols.wire.xml import XmlProtocol
         if catalog is None:
             raise UnknownProtocolError(f"protocol {name!r}: the xml wire format needs a catalog (xml:PATH)")
         return XmlProtocol(catalog, name=name)
     if wire == "native":
-        from .native_wire import NativeProtocol
+        from protocols.wire.native import NativeProtocol
         return NativeProtocol(catalog, name=name)
     if wire == "hermes":
-        from .hermes_wire import HermesProtocol
+        from protocols.wire.hermes import HermesProtocol
         return HermesProtocol(catalog, name=name)
     raise UnknownProtocolError(f"protocol {name!r}: unknown wire format {wire!r}; use one of {', '.join(WIRES)}")
 

@@ -5,8 +5,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from .catalog import Catalog
-from .types import ToolCall, Turn
+from protocols.catalog import Catalog
+from protocols.types import ToolCall, Turn
 
 Message = str | Mapping[str, Any]
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import CatalogError
+from protocols.errors import CatalogError
 
 DATA_DIR = Path(__file__).with_name("data")
 

@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import violations as V
-from .catalog import Catalog
-from .types import Violation
+from protocols import violations as V
+from protocols.catalog import Catalog
+from protocols.types import Violation
 
 _ARGS_PATH = re.compile(r"<path>([^<]+)</path>")
 

@@ -66,7 +66,7 @@ class SystemPrompt:
                 path = record.get("path")
                 if not path:
                     raise UserError(f"{where}: system_prompt has style 'file' but neither its text nor its path")
-                from protocols.render import load_system_prompt_file
+                from protocols.prompts import load_system_prompt_file
                 text = load_system_prompt_file(str(path))
             sha = record.get("sha256")
             if sha and hashlib.sha256(text.encode()).hexdigest() != sha:
@@ -81,7 +81,7 @@ class SystemPrompt:
         if isinstance(spec, SystemPrompt):
             return spec
         if isinstance(spec, str) and spec.startswith("file:"):
-            from protocols.render import load_system_prompt_file
+            from protocols.prompts import load_system_prompt_file
             return cls("file", load_system_prompt_file(spec[5:]))
         if isinstance(spec, str) and spec not in SYSTEM_STYLES + ("default",):
             raise UserError(f"system prompt {spec!r}: use full, compact or file:PATH")
@@ -201,7 +201,7 @@ class ExportStats:
 
 
 def _load_run_suite(manifest: Mapping[str, Any], run_path: Path, suite_override: str | None) -> Any:
-    from harness.suite import load_suite
+    from harness.suite.load import load_suite
     rec = manifest.get("suite") or {}
     if suite_override:
         suite = load_suite(suite_override)
@@ -233,7 +233,7 @@ def _protocol_override(manifest: Mapping[str, Any]) -> str | None:
 def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: int = 0,
                suite: str | None = None) -> tuple[list[dict[str, Any]], ExportStats]:
     """(examples, stats) for a run directory. See the module docstring."""
-    from harness.rundir import RunDir
+    from harness.log.rundir import RunDir
     if not 0.0 <= replay < 1.0:
         raise UserError(f"--replay {replay}: the replay share must be in [0, 1)")
     rd = RunDir(run_dir).require()

@@ -1,6 +1,6 @@
 """The Gradio app behind `harness ui` (DESIGN.md "UI"): leaderboard, run detail, compare, jobs.
 
-It only reads the run store (harness.store) and run directories, and starts jobs as `harness` CLI
+It only reads the run store (harness.log.leaderboard) and run directories, and starts jobs as `harness` CLI
 subprocesses (ui.jobs): no evaluation, training or scoring logic lives here. Named API endpoints
 (gradio_client): /leaderboard, /runs, /compare, /jobs, /start_eval, /start_train, /start_loop,
 /job_progress, /stop_job.
@@ -19,9 +19,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no phone-home fro
 
 import gradio as gr  # noqa: E402
 
-from . import charts, data  # noqa: E402
-from .forms import FormError, eval_job, loop_job, train_job  # noqa: E402
-from .jobs import JobError, JobRegistry  # noqa: E402
+from ui import charts, data  # noqa: E402
+from ui.forms import FormError, eval_job, loop_job, train_job  # noqa: E402
+from ui.jobs import JobError, JobRegistry  # noqa: E402
 
 ALL = "(all)"
 TABS = ("leaderboard", "run", "compare", "jobs")
@@ -59,7 +59,7 @@ CSS = """
 # -- helpers ----------------------------------------------------------------------------------------
 
 def _store_rows() -> list[dict[str, Any]]:
-    from harness import store
+    from harness.log import leaderboard as store
     return store.list_runs()
 
 
@@ -135,7 +135,7 @@ FAIL_HEADERS = ["case", "sample", "tool", "violations", "first detail"]
 
 
 def _run_context(run_dir: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], Any, str | None]:
-    from harness.rundir import RunDir
+    from harness.log.rundir import RunDir
     rd = RunDir(run_dir).require()
     manifest = rd.manifest()
     summary = data.run_summary(run_dir)
@@ -150,8 +150,8 @@ def _sp_name(manifest: Mapping[str, Any]) -> str:
 
 
 def run_header(manifest: Mapping[str, Any], summary: Mapping[str, Any], run_dir: str, note: str | None) -> str:
-    from harness.report import headline
-    from harness.rundir import redact_url
+    from harness.log.report import headline
+    from harness.log.rundir import redact_url
     suite = manifest.get("suite") or {}
     proto = manifest.get("protocol")
     pname = proto.get("name") if isinstance(proto, Mapping) else (
@@ -458,7 +458,7 @@ def theme() -> Any:
 
 
 def build_app(home: str | os.PathLike[str] | None = None) -> gr.Blocks:
-    from harness import store
+    from harness.log import leaderboard as store
     if home is not None:
         os.environ["HARNESS_HOME"] = str(Path(home).expanduser().resolve())
     home_path = store.harness_home()
@@ -876,7 +876,7 @@ def _keep(value: Any, update: Mapping[str, Any]) -> Any:
 
 def _shipped_suites() -> list[str]:
     try:
-        from harness.suite import list_shipped
+        from harness.suite.load import list_shipped
         return list_shipped()
     except Exception:  # noqa: BLE001
         return ["roo-starter"]

@@ -1,5 +1,5 @@
 """Drive a real headless Chromium over the DevTools protocol: load a page, wait until its rendered text
-shows what you expect, then save a screenshot and the rendered DOM. Used by tests/test_ui.py and to
+shows what you expect, then save a screenshot and the rendered DOM. Used by tests/ui/test_ui.py and to
 refresh docs/screenshots:
 
     python -m ui.browser http://127.0.0.1:7860/ shot.png --wait-text stub-model-alpha [--dom dom.html]

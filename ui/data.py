@@ -1,7 +1,7 @@
 """Pure data shaping for the UI: leaderboard rows, run breakdowns, failures, comparisons, secret scrubbing.
 
-Nothing here imports gradio; everything reads the run store (harness.store) and run directories
-(harness.rundir) and returns plain lists and dicts, so it is testable without a browser and the API
+Nothing here imports gradio; everything reads the run store (harness.log.leaderboard) and run directories
+(harness.log.rundir) and returns plain lists and dicts, so it is testable without a browser and the API
 endpoints return exactly what the page shows.
 """
 from __future__ import annotations
@@ -170,7 +170,7 @@ SORT_KEYS: dict[str, str] = {
 
 
 def _wilson(k: int, n: int) -> tuple[float | None, float | None]:
-    from harness.metrics import wilson
+    from harness.score.metrics import wilson
     if not n:
         return None, None
     return wilson(k, n)
@@ -178,7 +178,7 @@ def _wilson(k: int, n: int) -> tuple[float | None, float | None]:
 
 def api_row(r: Mapping[str, Any], n_runs: int = 1) -> dict[str, Any]:
     """A store row as the `leaderboard` API returns it (fractions, milliseconds, no endpoint credentials)."""
-    from harness.rundir import redact_url
+    from harness.log.rundir import redact_url
     return {
         "model": r.get("model"),
         "suite": r.get("suite"),
@@ -320,7 +320,7 @@ _suite_cache: dict[tuple[str, str], Any] = {}
 
 def load_run_suite(manifest: Mapping[str, Any]) -> tuple[Any, str | None]:
     """(the run's Suite or None, a note when it could not be loaded or its content changed)."""
-    from harness.suite import load_suite
+    from harness.suite.load import load_suite
     s = manifest.get("suite") or {}
     if not isinstance(s, Mapping):
         s = {"name": str(s)}
@@ -379,9 +379,9 @@ def by_violation(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _tool_key(case: Any, calls: Any) -> str:
     if case is None:
-        from harness.metrics import UNKNOWN_KEY
+        from harness.score.metrics import UNKNOWN_KEY
         return UNKNOWN_KEY
-    from harness.scoring import by_tool_key
+    from harness.score.verdicts import by_tool_key
     return by_tool_key(case, calls or [])
 
 
@@ -490,8 +490,8 @@ def failure_detail(results: Iterable[Mapping[str, Any]], suite: Any, key: str,
 def compare_runs(run_a: str, run_b: str) -> dict[str, Any]:
     """Two runs side by side: pass rates with Wilson CIs, flipped cases, exact McNemar p (majority over
     samples per case) — the same computation as `harness compare`."""
-    from harness.commands.compare import compare
-    from harness.rundir import RunDir
+    from harness.cli.compare import compare
+    from harness.log.rundir import RunDir
     rda, rdb = RunDir(run_a).require(), RunDir(run_b).require()
     ra, rb = rda.results(), rdb.results()
     res = compare(ra, rb)

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .data import command_line, loop_baseline, loop_rounds, read_jsonl, scrub_text
+from ui.data import command_line, loop_baseline, loop_rounds, read_jsonl, scrub_text
 
 KINDS = ("eval", "train", "loop")
 STOP_GRACE_S = 10.0

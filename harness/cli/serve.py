@@ -1,0 +1,106 @@
+"""`harness serve`: the local engine (transformers + PEFT) or a supervised `vllm serve`, both with vLLM's
+runtime LoRA API.
+
+    harness serve --engine local --model DIR [--port 0] [--adapter-root DIR]...
+    harness serve --engine vllm --model BASE [--max-lora-rank 16] [--max-loras 4] [-- EXTRA VLLM ARGS]
+
+Either way one line `listening http://HOST:PORT/v1` goes to stdout once the server answers; logs go to
+stderr. SIGINT/SIGTERM stop it cleanly. Heavy imports (torch, transformers, peft) happen only when the
+local engine starts.
+"""
+from __future__ import annotations
+
+import argparse
+
+from harness.errors import UserError
+from harness.cli.argtypes import positive_int as _positive
+
+HELP = "serve a model over an OpenAI-compatible API with runtime LoRA loading (local engine or vLLM)"
+ALLOWED_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # vLLM's --max-lora-rank choices
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 = any free port), got {v}")
+    return v
+
+
+def _rank(text: str) -> int:
+    v = _positive(text)
+    if v not in ALLOWED_RANKS:
+        raise argparse.ArgumentTypeError(f"vLLM allows only {', '.join(map(str, ALLOWED_RANKS))}, got {v}")
+    return v
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help=HELP, description=HELP + ". Prints `listening http://HOST:PORT/v1` when "
+                       "ready. Arguments after `--` go to `vllm serve` unchanged (--engine vllm).")
+    p.add_argument("--engine", choices=("local", "vllm"), default="local",
+                   help="local: the embedded transformers+PEFT engine (CPU or GPU); vllm: start `vllm serve` "
+                        "(NVIDIA GPU)")
+    p.add_argument("--model", required=True, metavar="DIR_OR_ID",
+                   help="model directory (local: a causal LM with a chat template) or vLLM model ID")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument("--served-model-name", metavar="NAME",
+                   help="the base model's id in the API (default: the directory name; vLLM: the model argument)")
+    p.add_argument("--max-loras", type=_positive, metavar="N",
+                   help="vllm: adapters in one batch (vLLM default 1); local: most adapters loaded at once "
+                        "(default no limit)")
+    p.add_argument("--max-lora-rank", type=_rank, metavar="R",
+                   help="largest adapter rank accepted (vLLM default 16; local default no limit); one of "
+                        + ", ".join(map(str, ALLOWED_RANKS)))
+    loc = p.add_argument_group("local engine")
+    loc.add_argument("--adapter-root", action="append", default=[], metavar="DIR", dest="adapter_roots",
+                     help="directory adapters may be loaded from (repeatable; default: the current directory and "
+                          "the model's parent directory)")
+    loc.add_argument("--allow-any-adapter-path", action="store_true",
+                     help="load adapters from any path the server can read (only on trusted networks)")
+    loc.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    loc.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16/float16 on CUDA), float32, ...")
+    loc.add_argument("--threads", type=_positive, metavar="N", help="torch CPU threads (default: cores - 1)")
+    loc.add_argument("--max-batch-rows", type=_positive, default=64, metavar="N",
+                     help="rows generated together (default 64)")
+    loc.add_argument("--max-n", type=_positive, default=16, metavar="N", help="largest n per request (default 16)")
+    loc.add_argument("--default-max-tokens", type=_positive, metavar="N",
+                     help="max_tokens when a request gives none (default: the context left, like vLLM)")
+    loc.add_argument("--batch-wait-ms", type=float, default=2.0, metavar="MS",
+                     help="when idle, wait this long for requests sent together to start together (default 2)")
+    vl = p.add_argument_group("vllm")
+    vl.add_argument("--health-timeout", type=float, default=1800.0, metavar="S",
+                    help="seconds to wait for vLLM's /health (default 1800: downloads and compilation are slow)")
+    vl.add_argument("--stop-grace", type=float, default=30.0, metavar="S",
+                    help="seconds between SIGTERM and SIGKILL when stopping vLLM (default 30)")
+    p.add_argument("extra", nargs="*", metavar="-- VLLM_ARGS", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    extra = [a for a in args.extra]
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if args.engine == "vllm":
+        from harness.serve import vllm
+
+        return vllm.run_cli(model=args.model, host=args.host, port=args.port,
+                            max_lora_rank=args.max_lora_rank or vllm.DEFAULT_MAX_LORA_RANK,
+                            max_loras=args.max_loras or vllm.DEFAULT_MAX_LORAS,
+                            served_model_name=args.served_model_name, extra=extra,
+                            health_timeout=args.health_timeout, stop_grace=args.stop_grace)
+    if extra:
+        raise UserError(f"extra arguments {' '.join(extra)!r} are for --engine vllm; the local engine takes none")
+    if args.batch_wait_ms < 0:
+        raise UserError("--batch-wait-ms must be >= 0")
+    from harness.serve.engine import EngineConfig, run as run_engine
+
+    cfg = EngineConfig(model=args.model, served_model_name=args.served_model_name, host=args.host, port=args.port,
+                       adapter_roots=list(args.adapter_roots), allow_any_adapter_path=args.allow_any_adapter_path,
+                       max_loras=args.max_loras, max_lora_rank=args.max_lora_rank,
+                       max_batch_rows=args.max_batch_rows, max_n=min(args.max_n, args.max_batch_rows),
+                       default_max_tokens=args.default_max_tokens, device=args.device, dtype=args.dtype,
+                       threads=args.threads, batch_wait_ms=args.batch_wait_ms)
+    return run_engine(cfg)
