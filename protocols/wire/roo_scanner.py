@@ -28,17 +28,10 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from protocols.text import js_trim
+
 MAX_MESSAGE = 1024 * 1024      # Roo: "Assistant message exceeds maximum allowed size"
 MAX_PARAM = 1024 * 100         # Roo abandons a param value beyond this many code units
-
-# ECMAScript String.prototype.trim: WhiteSpace + LineTerminator (differs from Python's str.strip).
-JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-                "\u2028\u2029\u202f\u205f\u3000\ufeff"
-
-
-def js_trim(s: str) -> str:
-    return s.strip(JS_WHITESPACE)
-
 
 def strip_one_newline(s: str) -> str:
     """Roo's `content` rule: drop exactly one leading and one trailing "\\n"."""

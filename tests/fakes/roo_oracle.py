@@ -7,7 +7,8 @@ protocols/wire/roo_scanner.py must agree with it on every input.
 """
 from __future__ import annotations
 
-from protocols.wire.roo_scanner import MAX_PARAM, Block, js_trim, strip_one_newline
+from protocols.text import js_trim
+from protocols.wire.roo_scanner import MAX_PARAM, Block, strip_one_newline
 
 
 class NaiveRooParser:

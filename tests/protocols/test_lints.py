@@ -1,4 +1,4 @@
-"""Unit and property tests for protocols/lints/__init__.py (value grammar, placeholders, prompt rules R4-R9)."""
+"""Unit and property tests for protocols/lints/ (value grammar, placeholders, prompt rules R4-R9)."""
 from __future__ import annotations
 
 import re
@@ -254,8 +254,8 @@ def _diffs(draw):
 
 def _intended(diff: str) -> tuple[int, list[tuple[int, str, str]]] | None:
     """The blocks the lint's own parse sees (None when it reports a structural or marker problem)."""
-    from protocols.lints import _diff_blocks
-    blocks, error = _diff_blocks(diff)
+    from protocols.lints.diff import diff_blocks
+    blocks, error = diff_blocks(diff)
     if error or not blocks or not all(b.recognised for b in blocks):
         return None
     return len(blocks), [(b.start or 0, "\n".join(b.search), "\n".join(b.replace)) for b in blocks]
@@ -277,11 +277,11 @@ def test_block_reading_agrees_with_roos_pattern(diff):
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_diffs())
 def test_reported_marker_problem_means_roo_reads_the_blocks_differently(diff):
-    from protocols.lints import _diff_blocks, _marker_sequence
-    blocks, error = _diff_blocks(diff)
+    from protocols.lints.diff import diff_blocks, marker_sequence
+    blocks, error = diff_blocks(diff)
     if error or not blocks or all(b.recognised for b in blocks):
         return
-    triples, _ = _marker_sequence(diff.split("\n"))
+    triples, _ = marker_sequence(diff.split("\n"))
     matches = list(_ROO_BLOCK.finditer(diff))
     # Roo either sees fewer blocks, or one of its blocks runs over another block's markers.
     assert len(matches) < len(triples) or any(">>>>>>> REPLACE" in m.group(7) or "=======" in m.group(6)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols.wire.roo_scanner import (MAX_PARAM, RooScanner, _from_units, _to_units, js_trim, scan,
-                                   split_leading_think)
+from protocols.text import js_trim
+from protocols.wire.roo_scanner import MAX_PARAM, RooScanner, _from_units, _to_units, scan, split_leading_think
 from tests.fakes.roo_oracle import naive_blocks, summarize
 
 TOOLS = ["execute_command", "read_file", "write_to_file", "apply_diff", "attempt_completion", "list_files"]
