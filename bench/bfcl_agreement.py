@@ -1,6 +1,7 @@
 """Agreement of `protocols.bfcl.check` with BFCL's own checker, on tens of thousands of answers.
 
     python bench/bfcl_agreement.py [--data DIR] [--sample N] [--seed S] [--examples K] [--json OUT]
+    python bench/bfcl_agreement.py --prepare-oracle      # build the oracle venv (PyPI) and stop
 
 From every case of BFCL's ten single-turn Python categories (imported with `harness.suite.importers.bfcl`) it
 builds mutated model answers — the right answer, other acceptable values, wrong values and types,
@@ -16,6 +17,10 @@ as ONE subprocess over a JSONL of pairs. It goes through BFCL's real evaluation 
 `OpenAICompletionsHandler.decode_ast` (the raw `tool_calls` argument strings are decoded by BFCL) and
 the real `ast_checker`, with `model_name` chosen from BFCL's registry so that dotted names are
 compared as BFCL does for the wire form used (`underscore_to_dot`).
+
+Building the venv is the only step that needs the network (PyPI). The script builds it on first use;
+`--prepare-oracle` builds it and stops (what .ci/run does before the tests), and the test
+(tests/harness/test_bfcl_oracle.py) calls `agreement(build=False)`, so it never reaches the network.
 
 BFCL is installed with `--no-deps`; its checker needs no third-party code, but its import chain goes
 through the model registry, which imports every model handler and their SDKs. The venv therefore gets
@@ -59,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class OracleUnavailable(RuntimeError):
-    """The oracle venv cannot be built or run here (no network, no venv module, ...)."""
+    """The oracle venv cannot be built or run here (no network, no venv module, ...), or is not built."""
 
 
 # ================================================================================================
@@ -204,13 +209,16 @@ def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_oracle(version: str = BFCL_VERSION, log: Any = None) -> tuple[Path, float]:
-    """The oracle venv's python (built once, cached) and the seconds spent building it now (0 if cached)."""
+def ensure_oracle(version: str = BFCL_VERSION, log: Any = None, build: bool = True) -> tuple[Path, float]:
+    """The oracle venv's python (built once, cached) and the seconds spent building it now (0 if cached).
+    With build=False a venv that is not there yet is OracleUnavailable (no network is touched)."""
     venv = oracle_dir(version)
     py = _venv_python(venv)
     marker = venv / ".ready"
     if marker.is_file() and py.is_file():
         return py, 0.0
+    if not build:
+        raise OracleUnavailable(f"{venv} is not built (python bench/bfcl_agreement.py --prepare-oracle builds it)")
     t0 = time.monotonic()
     venv.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{venv.name}.", dir=venv.parent))
@@ -686,9 +694,9 @@ def compare_tools(cases: dict[str, dict[str, Any]], oracle: dict[str, dict[str, 
 
 
 def agreement(data_dir: Path | None = None, sample: int | None = None, seed: int = 0, log: Any = None,
-              with_tools: bool = True, end_to_end: bool = False) -> dict[str, Any]:
-    """Build (or reuse) the oracle, build pairs, score both ways; the report dict."""
-    py, build_s = ensure_oracle(log=log)
+              with_tools: bool = True, end_to_end: bool = False, build: bool = True) -> dict[str, Any]:
+    """Build (or reuse; with build=False only reuse) the oracle, build pairs, score both ways; the report dict."""
+    py, build_s = ensure_oracle(log=log, build=build)
     data = Path(data_dir) if data_dir else oracle_data_dir(py)
     t0 = time.monotonic()
     cases = load_cases(data)
@@ -777,7 +785,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--end-to-end", action="store_true",
                     help="also score every pair through the native protocol and harness.score.verdicts (a run's path)")
     ap.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
+    ap.add_argument("--prepare-oracle", action="store_true",
+                    help="build the oracle venv (PyPI, once) and check that bfcl_eval is there; score nothing")
     args = ap.parse_args(argv)
+    if args.prepare_oracle:
+        try:
+            py, build_s = ensure_oracle(log=lambda m: print(m, file=sys.stderr))
+            data = oracle_data_dir(py)
+        except OracleUnavailable as e:
+            print(f"bfcl_agreement: the BFCL oracle is unavailable: {e}", file=sys.stderr)
+            return 3
+        how = "cached" if build_s == 0 else f"built in {build_s:.1f}s"
+        print(f"BFCL oracle ready: bfcl-eval {BFCL_VERSION} in {py} ({how}); data {data}")
+        return 0
     try:
         report = agreement(args.data, args.sample, args.seed, log=lambda m: print(m, file=sys.stderr),
                            with_tools=not args.no_tools, end_to_end=args.end_to_end)
