@@ -7,7 +7,7 @@
 Several blocks may follow each other (parallel calls); prose around them is allowed. `arguments` may be
 an object or a JSON string holding one. A leading `<think>…</think>` block is reasoning and is never
 scanned. An unclosed final block is still decoded (and flagged). Names, schemas, mode rules and lints
-are checked exactly as for the native wire format (shared helpers in `native_wire`).
+are checked exactly as for the native wire format (shared helpers in `protocols.wire.native`).
 
 Linear time: the scanner only uses `str.find` from a moving position.
 """
@@ -19,11 +19,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from protocols import violations as V
-from protocols.base import Message, Protocol
+from protocols.base import Message, Protocol, safe_text
 from protocols.catalog import Catalog
-from protocols.wire.native import (FunctionSets, raw_tool_calls, resolve_name, shorten, spec_from_tool, check_call,
-                          count_violations, decode_arguments, safe_text, text_markup)
+from protocols.text import shorten
 from protocols.types import ToolCall, Turn, Violation
+from protocols.wire.arguments import decode_arguments
+from protocols.wire.names import resolve_name
+from protocols.wire.native import (FunctionSets, check_call, count_violations, raw_tool_calls, spec_from_tool,
+                                   text_markup)
 
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"

@@ -14,9 +14,10 @@ from protocols import prompts as render
 from protocols import violations as V
 from protocols.base import Message, Protocol, safe_text
 from protocols.catalog import Catalog
-from protocols.wire.roo_scanner import MAX_MESSAGE, Block, scan, split_leading_think, utf16_len
 from protocols.rules import mode_violations
+from protocols.text import shorten
 from protocols.types import ToolCall, Turn
+from protocols.wire.roo_scanner import MAX_MESSAGE, Block, scan, split_leading_think, utf16_len
 
 # A trailing markdown fence closing a fenced call changes nothing in Roo (the stream is cut at the
 # tool), so it is not reported as text after the call.
@@ -70,7 +71,7 @@ class XmlProtocol(Protocol):
             after = next((b.content for b in blocks[first_tool + 1:]
                           if b.kind == "text" and b.content and not _FENCE_ONLY.match(b.content)), None)
             if after is not None:
-                turn.add(V.TEXT_AFTER_TOOL_CALL, _clip(after))
+                turn.add(V.TEXT_AFTER_TOOL_CALL, shorten(after, 120))
         if lead is not None and (first_tool is None or lead < first_tool):
             problem = lints.opener_problem(blocks[lead].content)
             if problem:
@@ -147,7 +148,7 @@ def _string_value_problem(schema: Any, value: str) -> str | None:
         return None
     enum = schema.get("enum")
     if isinstance(enum, list) and value not in enum:
-        return f"{_clip(value, 40)!r} is not one of {', '.join(map(str, enum))}"
+        return f"{shorten(value, 40)!r} is not one of {', '.join(map(str, enum))}"
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
         rx = _PATTERNS.get(pattern)
@@ -157,12 +158,8 @@ def _string_value_problem(schema: Any, value: str) -> str | None:
             except re.error:
                 return None
         if rx.search(value) is None:
-            return f"{_clip(value, 40)!r} does not match {pattern}"
+            return f"{shorten(value, 40)!r} does not match {pattern}"
     return None
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
-
-
-def _clip(s: str, n: int = 120) -> str:
-    return s if len(s) <= n else s[:n] + "…"

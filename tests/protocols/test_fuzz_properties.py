@@ -19,7 +19,7 @@ token soup and on structurally random cases, as YAML and JSONL (a Suite, or Suit
 line is FILE:LINE: message); a CPU-time ratio (10x input vs 1x, generous bound) for each parser on
 inputs built from random units; round trips for native calls under dotted tool names and for
 `dump_suite` -> `load_suite`; and the equivalences the scoring fast paths rely on (`parse_calls` ==
-`parse().calls`, schema_fast agrees with jsonschema, cached function sets follow edited tools).
+`parse().calls`, schema.fast agrees with jsonschema, cached function sets follow edited tools).
 """
 from __future__ import annotations
 

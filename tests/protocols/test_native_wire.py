@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 import protocols
 from protocols import violations as V
-from protocols.wire.native import NativeProtocol, decode_arguments, mcp_parts, sanitize_name
+from protocols.wire.arguments import decode_arguments
+from protocols.wire.names import mcp_parts, sanitize_name
 from protocols.types import ToolCall
+from protocols.wire.native import NativeProtocol
 
 
 @pytest.fixture(scope="module")
