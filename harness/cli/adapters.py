@@ -7,31 +7,29 @@
 
 The endpoint is a vLLM server (started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=1, e.g. by
 `harness serve --engine vllm`) or the local engine; given with or without its /v1 suffix. Names are never
-reused on an endpoint (see harness/serve/adapters.py). An API key, when the server wants one, is read
+reused on an endpoint (see harness/serve/adapters.py); the check is trainers/vllm_rules.py. An API key, when the server wants one, is read
 from the environment variable named by --api-key-env and sent only in the Authorization header.
 """
 from __future__ import annotations
 
 import argparse
 
-from harness.cli.argtypes import refuse_key_option
+from harness.cli.argtypes import positive_int, refuse_key_option
 import asyncio
 import json
 import os
 import sys
 
 HELP = "check LoRA adapters for vLLM and load/unload/list them on a server (vLLM's runtime LoRA API)"
-ALLOWED_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
-def _rank(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v not in ALLOWED_RANKS:
-        raise argparse.ArgumentTypeError(f"vLLM's --max-lora-rank is one of {', '.join(map(str, ALLOWED_RANKS))}, "
-                                         f"got {v}")
+def lora_rank(text: str) -> int:
+    """argparse type of every LoRA rank option (--lora-r, --max-lora-rank): one of vLLM's ranks."""
+    from trainers.vllm_rules import rank_problem
+    v = positive_int(text)
+    problem = rank_problem(v)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return v
 
 
@@ -49,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = ss.add_parser("check", help="say why vLLM would refuse an adapter directory (exit 1), or print ok")
     c.add_argument("dir", metavar="DIR", help="PEFT LoRA directory (adapter_config.json + adapter_model.safetensors)")
-    c.add_argument("--max-lora-rank", type=_rank, default=16, metavar="R",
+    c.add_argument("--max-lora-rank", type=lora_rank, default=16, metavar="R",
                    help="the server's --max-lora-rank (default 16, vLLM's default)")
     c.add_argument("--base-model", metavar="ID_OR_DIR",
                    help="the served base model: its name must match the adapter's; a local directory also has "
@@ -59,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ld = ss.add_parser("load", help="load an adapter under a unique name and verify it in /v1/models")
     ld.add_argument("dir", metavar="DIR", help="PEFT LoRA directory, readable by the server at the same path")
     ld.add_argument("--name", help="the name to serve it as (default <dirname>-<hash>-<n>); never a name used before")
-    ld.add_argument("--max-lora-rank", type=_rank, default=512, metavar="R",
+    ld.add_argument("--max-lora-rank", type=lora_rank, default=512, metavar="R",
                     help="refuse adapters above this rank before sending (default 512: the server decides)")
     ld.add_argument("--base-model", metavar="ID_OR_DIR", help="check the adapter against this base before loading")
     ld.add_argument("--no-check", action="store_true", help="skip the compatibility check")
@@ -82,7 +80,7 @@ def _key(args: argparse.Namespace) -> str | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from harness.serve.adapters import check_adapter
+    from trainers.vllm_rules import check_adapter
 
     problems = check_adapter(args.dir, max_lora_rank=args.max_lora_rank, base_model=args.base_model)
     if problems:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 
 from harness.errors import UserError
+from harness.cli.adapters import lora_rank
 from harness.cli.argtypes import positive_int as _positive
 
 HELP = "serve a model over an OpenAI-compatible API with runtime LoRA loading (local engine or vLLM)"
-ALLOWED_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # vLLM's --max-lora-rank choices
 
 
 def _port(text: str) -> int:
@@ -29,14 +29,8 @@ def _port(text: str) -> int:
     return v
 
 
-def _rank(text: str) -> int:
-    v = _positive(text)
-    if v not in ALLOWED_RANKS:
-        raise argparse.ArgumentTypeError(f"vLLM allows only {', '.join(map(str, ALLOWED_RANKS))}, got {v}")
-    return v
-
-
 def register(sub: argparse._SubParsersAction) -> None:
+    from trainers.vllm_rules import VLLM_LORA_RANKS
     p = sub.add_parser("serve", help=HELP, description=HELP + ". Prints `listening http://HOST:PORT/v1` when "
                        "ready. Arguments after `--` go to `vllm serve` unchanged (--engine vllm).")
     p.add_argument("--engine", choices=("local", "vllm"), default="local",
@@ -51,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-loras", type=_positive, metavar="N",
                    help="vllm: adapters in one batch (vLLM default 1); local: most adapters loaded at once "
                         "(default no limit)")
-    p.add_argument("--max-lora-rank", type=_rank, metavar="R",
+    p.add_argument("--max-lora-rank", type=lora_rank, metavar="R",
                    help="largest adapter rank accepted (vLLM default 16; local default no limit); one of "
-                        + ", ".join(map(str, ALLOWED_RANKS)))
+                        + ", ".join(map(str, VLLM_LORA_RANKS)))
     loc = p.add_argument_group("local engine")
     loc.add_argument("--adapter-root", action="append", default=[], metavar="DIR", dest="adapter_roots",
                      help="directory adapters may be loaded from (repeatable; default: the current directory and "

@@ -12,17 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
+from harness.cli.adapters import lora_rank
 from harness.cli.argtypes import fraction as _unit, positive_float as _pos_float, positive_int as _pos_int
 
 HELP = "fine-tune a model on a run's failures (LoRA adapter or full model; peft or unsloth backend)"
-
-
-def _rank(text: str) -> int:
-    from trainers.sft.common import VLLM_LORA_RANKS
-    v = _pos_int(text)
-    if v not in VLLM_LORA_RANKS:
-        raise argparse.ArgumentTypeError(f"vLLM loads only ranks {', '.join(map(str, VLLM_LORA_RANKS))}; got {v}")
-    return v
 
 
 def register(sub: Any) -> None:
@@ -37,7 +30,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (adapter or model, checkpoints, logs)")
     p.add_argument("--method", choices=("lora", "full"), default="lora",
                    help="LoRA adapter (default) or full fine-tuning")
-    p.add_argument("--lora-r", type=_rank, metavar="R", help="LoRA rank, one of vLLM's (default 16)")
+    p.add_argument("--lora-r", type=lora_rank, metavar="R", help="LoRA rank, one of vLLM's (default 16)")
     p.add_argument("--lora-alpha", type=_pos_int, metavar="A", help="LoRA alpha (default 2*r)")
     p.add_argument("--lora-dropout", type=_unit, metavar="P", help="LoRA dropout (default 0)")
     p.add_argument("--target-modules", nargs="+", metavar="NAME",
@@ -63,7 +56,7 @@ def register(sub: Any) -> None:
     p.add_argument("--warmup-ratio", type=_unit, default=0.03, metavar="R", help="warmup share of the steps (0.03)")
     p.add_argument("--weight-decay", type=float, default=0.0, metavar="W")
     p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory (large models)")
-    p.add_argument("--max-lora-rank", type=_rank, default=256, metavar="R",
+    p.add_argument("--max-lora-rank", type=lora_rank, default=256, metavar="R",
                    help="the vLLM --max-lora-rank the adapter must fit (checked at the end; default 256)")
     p.add_argument("--no-share-prefix", action="store_true",
                    help="peft: run every sequence in full instead of computing the batch's shared prefix once")

@@ -72,7 +72,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.errors import UserError
-from harness.serve.adapters import CONFIG_FILE, NAME_RE, check_adapter
+from harness.serve.adapters import NAME_RE
 
 log = logging.getLogger("harness.serve.engine")
 
@@ -933,6 +933,7 @@ class LocalEngine:
                            f"Invalid lora_name '{name}': use letters, digits, '.', '_' and '-' (at most 128, "
                            "starting with a letter or digit, not the base model's id)", "InvalidUserInput",
                            "lora_name")
+        from trainers.vllm_rules import CONFIG_FILE, check_adapter
         path = self._resolve_adapter_path(raw_path)
         if not path.is_dir() or not (path / CONFIG_FILE).is_file():
             raise APIError(HTTPStatus.NOT_FOUND, f"Loading lora {name} failed: No adapter found for {raw_path}",

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from harness.serve.adapters import (ALLOWED_MAX_LORA_RANKS, AdapterError, check_adapter, list_adapters,
-                                      load_adapter, read_safetensors_header, registry_names, unload_adapter)
+from harness.serve.adapters import AdapterError, list_adapters, load_adapter, registry_names, unload_adapter
+from trainers.vllm_rules import VLLM_LORA_RANKS
+from trainers.vllm_rules import check_adapter, read_safetensors_header
 from tests.fakes.vllm_contract_server import ContractServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -82,7 +83,7 @@ def test_good_adapter_is_ok(models: dict[str, Path]) -> None:
 
 
 def test_allowed_rank_set_is_vllms() -> None:
-    assert ALLOWED_MAX_LORA_RANKS == (1, 8, 16, 32, 64, 128, 256, 320, 512)
+    assert VLLM_LORA_RANKS == (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def test_modules_to_save_and_dora_refused(models: dict[str, Path]) -> None:
@@ -165,7 +166,7 @@ def test_check_cli(models: dict[str, Path]) -> None:
     assert any("base model mismatch" in ln for ln in lines)
     assert "ok" not in lines
     # the check never needs torch: it must run where only the core is installed
-    code = ("import sys; from harness.serve.adapters import check_adapter; check_adapter(sys.argv[1]); "
+    code = ("import sys; from trainers.vllm_rules import check_adapter; check_adapter(sys.argv[1]); "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code, str(models["good"])], cwd=ROOT, check=True, timeout=60)
 
