@@ -10,8 +10,6 @@ from protocols.types import ToolCall, Turn
 
 Message = str | Mapping[str, Any]
 
-SYSTEM_PROMPT_STYLES = ("full", "compact")
-
 
 def message_text(message: Message) -> str:
     """The text content of an OpenAI assistant message (str, list of parts, or None); "" for a
