@@ -33,7 +33,7 @@ T_START = time.perf_counter()
 import aiohttp  # noqa: E402
 
 from harness.model.client import ChatClient  # noqa: E402
-from harness.suite.load import load_suite  # noqa: E402
+from harness.suite import load_suite  # noqa: E402
 from harness.testing.scripted import spawn_server  # noqa: E402
 
 SYSTEM = ("You are Roo, a highly skilled software engineer. Use exactly one tool per message. " * 40).strip()

@@ -154,7 +154,7 @@ async def lean_loop(url: str, bodies: list[bytes], conc: int) -> tuple[float, in
 def limit_mode(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     suite = tmp / "limit.jsonl"
     write_limit_suite(suite, args.n)
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     load_suite(str(suite))   # warm the loader's cache, as after any first use
     bodies = bodies_for(suite, args.n)
     n, c = len(bodies), args.concurrency
@@ -201,7 +201,7 @@ def limit_mode(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None
 
 def bfcl_mode(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     suite, what = bfcl_suite(tmp, env)
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     n = len(load_suite(str(suite)).cases)   # also warms the loader's cache
     c, lat = args.concurrency, args.latency
     ideal = n / c * lat

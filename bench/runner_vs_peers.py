@@ -389,7 +389,7 @@ def main() -> int:
     try:
         suite = tmp / "limit.jsonl"
         write_limit_suite(suite, args.n)
-        from harness.suite.load import load_suite
+        from harness.suite import load_suite
         load_suite(str(suite))      # warm the loader's cache, as after any first use of a suite
         drivers = make_drivers(args, tmp, suite, skipped)
         if args.install_only:

@@ -104,7 +104,7 @@ def ratio(a: float, b: float) -> str:
 
 def write_mixed_suite(path: Path, names: list[str]) -> int:
     """One suite file holding the cases of several shipped suites (each case keeps protocol and mode)."""
-    from harness.suite.load import case_to_dict, load_suite
+    from harness.suite import case_to_dict, load_suite
 
     lines = [json.dumps({"suite": {"name": "bench-prefix"}})]
     for name in names:
@@ -133,7 +133,7 @@ def main() -> int:
     os.environ["HARNESS_CACHE_DIR"] = str(tmp / "cache")
     k = args.samples
     try:
-        from harness.suite.load import load_suite
+        from harness.suite import load_suite
         suite = load_suite(args.suite)
         n_cases = len(suite.split(None if args.split == "all" else args.split))
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {load_text()}")

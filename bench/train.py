@@ -125,7 +125,7 @@ def train_config(model_dir: Path, data_file: Path, args: argparse.Namespace, out
 def build(tmp: Path, args: argparse.Namespace) -> Setup:
     """Model + tokenizer + SFT file, then the batches: taken from an SFTTrainer built exactly as the
     backend builds it, so the plain loop trains on what the backend trains on."""
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     from trainers import data
     from trainers.sft import common
     from trainers.backends import peft as peft_backend

@@ -876,7 +876,7 @@ def _keep(value: Any, update: Mapping[str, Any]) -> Any:
 
 def _shipped_suites() -> list[str]:
     try:
-        from harness.suite.load import list_shipped
+        from harness.suite import list_shipped
         return list_shipped()
     except Exception:  # noqa: BLE001
         return ["roo-starter"]

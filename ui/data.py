@@ -320,7 +320,7 @@ _suite_cache: dict[tuple[str, str], Any] = {}
 
 def load_run_suite(manifest: Mapping[str, Any]) -> tuple[Any, str | None]:
     """(the run's Suite or None, a note when it could not be loaded or its content changed)."""
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     s = manifest.get("suite") or {}
     if not isinstance(s, Mapping):
         s = {"name": str(s)}

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from harness.suite.load import check
+    from harness.suite import check
     bad = 0
     for f in args.files:
         suite, problems = check(f, check_references=not args.no_references)
@@ -60,7 +60,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     import json
 
-    from harness.suite.load import check, list_shipped, suite_summary
+    from harness.suite import check, list_shipped, suite_summary
     names = args.files or list_shipped()
     rows = []
     failed = 0
@@ -89,7 +89,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from harness.suite.generate.generator import write_suite
-    from harness.suite.load import check
+    from harness.suite import check
     train, test = write_suite(args.spec, args.out, seed=args.seed)
     suite, problems = check(args.out)
     if problems:   # the generator checks every reference, so this means a bug: say so, keep the file

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {args.preset} ({params:,} parameters) for {res.steps} steps in {res.wall_s:.0f}s, "
           f"loss {loss} -> {res.out}")
     if args.eval:
-        from harness.suite.load import load_suite
+        from harness.suite import load_suite
         from harness.eval.local import evaluate_model
         suite = load_suite(args.suite)
         test = suite.split("test")

@@ -198,7 +198,7 @@ class Loop:
     # -- building blocks ----------------------------------------------------------------------
     def _suite(self) -> Any:
         if not hasattr(self, "_suite_obj"):
-            from harness.suite.load import load_suite
+            from harness.suite import load_suite
             self._suite_obj = load_suite(self.cfg.suite)
         return self._suite_obj
 
@@ -298,7 +298,7 @@ class Loop:
     def _probe_suite(self, i: int, path: Path) -> Path:
         """Round i's evaluation suite when sampling/probing: a seeded sample of the train split plus
         unseen generated cases, written to `path` (rewritten identically on resume)."""
-        from harness.suite.load import dump_suite
+        from harness.suite import dump_suite
         c = self.cfg
         suite = self._suite()
         train = suite.split("train")
@@ -349,7 +349,7 @@ class Loop:
             failures: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
             evaluated = self._suite()
             if rnd["stages"]["eval_train"].get("suite"):
-                from harness.suite.load import load_suite
+                from harness.suite import load_suite
                 evaluated = load_suite(rnd["stages"]["eval_train"]["suite"])
             cases = {cs.id: cs for cs in evaluated.cases}
             for r in RunDir(run_dir).results():

@@ -165,7 +165,7 @@ def train_setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory over roo-starter's first train cases (two thirds failed) and a tiny model whose
     tokenizer was trained on those conversations (as tests/trainers/test_train_peft.py builds them)."""
     from harness.log.rundir import RunDir, make_manifest
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     from trainers import data
     from trainers.scratch import train as scratch
     from trainers.scratch import tiny

@@ -40,7 +40,7 @@ def home(tmp_path, monkeypatch):
 
 def _mini_starter(tmp: Path) -> Path:
     """40 train / 12 test cases of roo-starter, its generator reference kept (probes and fresh cases)."""
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     src = Path(load_suite("roo-starter").path).read_text(encoding="utf-8").splitlines()
     header = json.loads(src[0])
     header["suite"]["name"] = "mini-starter"

@@ -15,7 +15,7 @@ import protocols
 from harness.suite.model import Case
 from harness.suite.generate.generator import SpecError, generate, generate_suite, leakage, load_spec
 from harness.score.verdicts import score
-from harness.suite.load import case_to_dict, dump_suite, load_suite
+from harness.suite import case_to_dict, dump_suite, load_suite
 
 SHIPPED = ["roo-core", "roo-core-native", "roo-modes", "roo-recovery", "roo-starter"]
 ROO_TOOLS = {

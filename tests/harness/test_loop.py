@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.loop.rounds import mcnemar_regression_p, paired_flips
-from harness.suite.load import load_suite
+from harness.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.suite.load import load_suite
+from harness.suite import load_suite
 from harness.testing.scripted import FIXED_TEXT, WRONG_TEXT, spawn_server
 
 ROOT = Path(__file__).resolve().parents[2]

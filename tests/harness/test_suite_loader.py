@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SuiteError
-from harness.suite.load import check, list_shipped, load_suite, validate_file
+from harness.suite import check, list_shipped, load_suite, validate_file
 
 SHIPPED = ["roo-core", "roo-core-native", "roo-modes", "roo-recovery", "roo-starter"]
 

@@ -39,7 +39,7 @@ import protocols
 from harness.suite.model import Case, Expect, ExpectedCall
 from harness.errors import SuiteError
 from harness.score.verdicts import judge
-from harness.suite.load import case_to_dict, check, dump_suite, load_suite
+from harness.suite import case_to_dict, check, dump_suite, load_suite
 from protocols import violations as V
 from protocols.types import ToolCall
 

@@ -98,7 +98,7 @@ def test_cli_writes_a_loadable_model_dir(suite_file, tmp_path):
 
 
 def _setup(suite_file, system=True):
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     from trainers.scratch import tiny
     examples = data.examples_from_cases(load_suite(str(suite_file)).cases, None, "compact")
     if not system:
@@ -175,7 +175,7 @@ def test_same_seed_same_weights(suite_file, tmp_path):
 
 def test_batched_greedy_with_shared_prefix_matches_generate(suite_file, tmp_path):
     import torch
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     from harness.eval import local as evaluate_local
     out = tmp_path / "m"
     scratch.train_base(scratch.TrainBaseConfig(suite=str(suite_file), out=str(out), preset="test", max_steps=30,

@@ -130,7 +130,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 
 def run_eval(tmp: Path, suite: Path, out: Path, extra: list[str]) -> list[dict]:
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     s = load_suite(str(suite))
     Recorder.answers = {c.messages[-1]["content"]: c.reference["content"] for c in s.cases if c.id in PASSING}
     Recorder.bodies = []
@@ -313,7 +313,7 @@ def test_export_cli_errors(runs, tmp_path):
 
 
 def test_examples_from_cases_skips_test_split(runs):
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     s = load_suite(str(runs["suite"]))
     ex = data.examples_from_cases(s.cases, None, "compact")
     ids = {e["meta"]["id"] for e in ex}

@@ -30,7 +30,7 @@ def setup(tmp_path_factory):
     """A run directory over roo-starter's first cases (two thirds failed) and a tiny model whose
     tokenizer was trained on those conversations."""
     from harness.log.rundir import RunDir, make_manifest
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     from trainers.scratch import train as scratch
     from trainers.scratch import tiny
     tmp = tmp_path_factory.mktemp("peft")
@@ -119,7 +119,7 @@ def test_mask_check_fails_loudly(setup, tmp_path):
     tok = AutoTokenizer.from_pretrained(str(setup / "model"))
     tok.chat_template = tok.chat_template.replace(
         "{% if m.role == 'assistant' %}", "{% if m.role == 'assistant' and not loop.last %}")
-    ex = data.examples_from_cases(__import__("harness.suite.load", fromlist=["x"]).load_suite("roo-starter")
+    ex = data.examples_from_cases(__import__("harness.suite", fromlist=["x"]).load_suite("roo-starter")
                                   .split("train")[:2], None, "compact")
     with pytest.raises(common.TrainingError, match="empty loss mask"):
         common.encode_examples(tok, ex)
@@ -270,7 +270,7 @@ def test_prefix_sharing_loss_equals_trl_loss(setup):
 
 def test_grpo_reward_is_the_protocol_verdict_with_partial_credit():
     import protocols
-    from harness.suite.load import load_suite
+    from harness.suite import load_suite
     from trainers.backends.grpo import partial_reward
     case = [c for c in load_suite("roo-starter").split("train") if c.expect.calls[0].name == "list_files"][0]
     proto = protocols.get("roo-xml")

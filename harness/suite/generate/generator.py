@@ -1080,7 +1080,7 @@ def _kind_unsupported(protocol: Any, v: Any) -> bool:
 def write_suite(spec: str | os.PathLike[str] | Mapping[str, Any], out: str | os.PathLike[str],
                 seed: int | None = None) -> tuple[int, int]:
     """Generate and write a suite file (.jsonl or .yaml); returns (train, test) counts."""
-    from harness.suite.load import dump_suite
+    from harness.suite import dump_suite
     top, cases = generate_suite(spec, seed)
     dump_suite(cases, out, top=top)
     return sum(c.split == "train" for c in cases), sum(c.split == "test" for c in cases)
