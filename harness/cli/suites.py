@@ -88,7 +88,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from harness.suite.generate.generator import write_suite
+    from harness.suite.generate import write_suite
     from harness.suite import check
     train, test = write_suite(args.spec, args.out, seed=args.seed)
     suite, problems = check(args.out)

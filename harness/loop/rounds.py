@@ -251,7 +251,7 @@ class Loop:
         spec = gen.get("spec") if isinstance(gen, Mapping) else None
         if not spec or want <= 0:
             return []
-        from harness.suite.generate.generator import case_keys, generate
+        from harness.suite.generate import case_keys, generate
         seen = {k for c in suite.cases for k in case_keys(c)}
         known = {c.id for c in suite.cases} | exclude
         out: list[Any] = []

@@ -13,7 +13,7 @@ import pytest
 
 import protocols
 from harness.suite.model import Case
-from harness.suite.generate.generator import SpecError, generate, generate_suite, leakage, load_spec
+from harness.suite.generate import SpecError, generate, generate_suite, leakage, load_spec
 from harness.score.verdicts import score
 from harness.suite import case_to_dict, dump_suite, load_suite
 

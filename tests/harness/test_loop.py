@@ -69,7 +69,7 @@ def loop_cmd(base: Path, url: str, suite: Path, out: Path, *extra: str) -> list[
 
 
 def test_probe_suite_is_a_train_sample_plus_unseen_cases(small_suite, tmp_path):
-    from harness.suite.generate.generator import case_keys
+    from harness.suite.generate import case_keys
     from harness.loop.rounds import Loop, LoopConfig
     loop = Loop(LoopConfig(endpoint="http://127.0.0.1:9/v1", base_model=str(tmp_path), suite=str(small_suite),
                            out=str(tmp_path / "loop"), train_sample=10, probe=7, seed=3))
