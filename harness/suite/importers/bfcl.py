@@ -108,8 +108,9 @@ def category_file(data_dir: Path, category: str) -> Path:
                      "--data must be BFCL's data folder")
 
 
-def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; errors name FILE:LINE."""
+def read_numbered_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """A JSON Lines file as (line number, object) pairs, blank lines skipped: each case's `source` and
+    each error name the FILE:LINE it came from (BFCL's files are JSON Lines despite `.json`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -167,7 +168,7 @@ def _check_answer(obj: dict[str, Any], where: str) -> None:
 def load_category(data_dir: Path, category: str) -> list[Entry]:
     """The entries of one category, answers joined on id."""
     qpath = category_file(data_dir, category)
-    questions = read_jsonl(qpath)
+    questions = read_numbered_jsonl(qpath)
     seen: dict[str, str] = {}
     for lineno, obj in questions:
         where = f"{qpath}:{lineno}"
@@ -181,7 +182,7 @@ def load_category(data_dir: Path, category: str) -> list[Entry]:
     if not apath.is_file():
         raise InputError(f"{apath}: no such file (the answers of BFCL category {category!r})")
     answers: dict[str, list[dict[str, Any]]] = {}
-    for lineno, obj in read_jsonl(apath):
+    for lineno, obj in read_numbered_jsonl(apath):
         _check_answer(obj, f"{apath}:{lineno}")
         answers[obj["id"]] = obj["ground_truth"]
     out = []
@@ -360,5 +361,6 @@ def write_cases(cases: Iterable[Mapping[str, Any]], out: str | os.PathLike[str])
 
 __all__ = [
     "CATEGORIES", "Entry", "INSTALL_HINT", "build_case", "category_file", "default_data_dir", "import_bfcl",
-    "load_category", "parse_categories", "read_jsonl", "reference_arguments", "reference_message", "write_cases",
+    "load_category", "parse_categories", "read_numbered_jsonl", "reference_arguments", "reference_message",
+    "write_cases",
 ]
