@@ -5,6 +5,7 @@ from collections.abc import Collection
 
 from protocols.lints._text import cap, short
 
+
 def _parse_attrs(s: str) -> list[tuple[str, str | None]]:
     """name=value pairs of a start tag's attribute text; value None when unquoted or missing."""
     out: list[tuple[str, str | None]] = []

@@ -69,7 +69,6 @@ _PROSE = frozenset({"md", "markdown", "mdx", "rst", "txt", "text", "adoc", "asci
 _WORD = re.compile(r"[a-z0-9_']+")
 
 
-
 def _comment_body(stripped: str, prose: bool) -> str | None:
     """The text of a whole-line comment (or of a bracketed note), else None."""
     if stripped.startswith("[") and stripped.endswith("]") and " " in stripped:

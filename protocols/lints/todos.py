@@ -5,6 +5,7 @@ import re
 
 from protocols.lints._text import JS_WHITESPACE, cap, js_trim, short
 
+
 def _todo_line_ok(line: str) -> bool:
     # Roo: optional "-" and blanks, "[" blanks? one of " xX-~" blanks? "]", at least one blank, text.
     i = 0

@@ -15,6 +15,7 @@ from protocols.schema.normalise import normalise_schema
 from protocols.text import shorten
 from protocols.types import Violation
 
+
 @dataclass
 class Compiled:
     validator: Any = None       # a jsonschema validator instance, or None when the schema is broken

@@ -7,6 +7,7 @@ from typing import Any
 
 from protocols.text import shorten
 
+
 def _reject_constant(tok: str) -> Any:
     raise ValueError(f"{tok} is not valid JSON")
 
