@@ -23,12 +23,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness._util.processes import ExitedEarly, NotReady, ServerProcess, http_ok
 from harness.errors import UserError
 
 DEFAULT_MAX_LORA_RANK = 16     # vLLM's defaults
@@ -102,11 +100,11 @@ def vllm_command(model: str, *, host: str = "127.0.0.1", port: int = 8000, max_l
                  max_loras: int = DEFAULT_MAX_LORAS, served_model_name: str | None = None,
                  extra: Sequence[str] = (), prefix: Sequence[str] = ("vllm",)) -> list[str]:
     """The `vllm serve` argv with LoRA enabled. `extra` goes last, unchanged; it may not repeat our flags."""
-    from harness.serve.adapters import ALLOWED_MAX_LORA_RANKS
+    from trainers.vllm_rules import VLLM_LORA_RANKS
 
-    if max_lora_rank not in ALLOWED_MAX_LORA_RANKS:
+    if max_lora_rank not in VLLM_LORA_RANKS:
         raise VLLMUnavailable(f"--max-lora-rank {max_lora_rank}: vLLM allows only "
-                              f"{', '.join(map(str, ALLOWED_MAX_LORA_RANKS))}")
+                              f"{', '.join(map(str, VLLM_LORA_RANKS))}")
     if max_loras < 1:
         raise VLLMUnavailable(f"--max-loras {max_loras}: must be at least 1")
     clash = [a for a in extra if a.split("=", 1)[0] in _OWN_FLAGS]
@@ -141,21 +139,19 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-class VLLMServer:
+class VLLMServer(ServerProcess):
     """A `vllm serve` subprocess in its own process group (vLLM forks engine workers)."""
 
     def __init__(self, cmd: Sequence[str], base_url: str, env: dict[str, str] | None = None,
                  stop_grace: float = 30.0, stdout: Any = None, stderr: Any = None):
-        self.cmd, self.base_url, self.stop_grace = list(cmd), base_url.rstrip("/"), stop_grace
-        self.env = vllm_env(env)
-        self._stdout = sys.stderr if stdout is None else stdout   # vLLM's logs never mix with our stdout line
-        self._stderr = sys.stderr if stderr is None else stderr
-        self.proc: subprocess.Popen[bytes] | None = None
+        # vLLM's logs never mix with our stdout line
+        super().__init__(cmd, env=vllm_env(env), stdout=sys.stderr if stdout is None else stdout,
+                         stderr=sys.stderr if stderr is None else stderr, stop_grace=stop_grace)
+        self.base_url = base_url.rstrip("/")
 
     def start(self) -> VLLMServer:
         try:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self._stdout, stderr=self._stderr,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            super().start()
         except OSError as e:
             raise VLLMUnavailable(f"cannot start {self.cmd[0]}: {e.strerror or e}") from None
         return self
@@ -167,58 +163,22 @@ class VLLMServer:
         self.stop()
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base_url + "/health", timeout=5) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
+        return http_ok(self.base_url + "/health")
 
     def wait_ready(self, timeout: float, progress: Callable[[float], None] | None = None,
                    interval: float = 0.5, progress_every: float = 15.0) -> float:
         """Poll /health until 200; return the seconds it took. VLLMUnavailable if the process exits or
         `timeout` passes first."""
-        assert self.proc is not None, "start() first"
-        t0 = time.monotonic()
-        next_note = t0 + progress_every
-        while True:
-            if self.healthy():
-                return time.monotonic() - t0
-            rc = self.proc.poll()
-            if rc is not None:
-                raise VLLMUnavailable(f"vLLM exited with status {rc} before it was ready (its log is above)")
-            now = time.monotonic()
-            if now - t0 > timeout:
-                self.stop()
-                raise VLLMUnavailable(f"vLLM did not answer {self.base_url}/health within {timeout:.0f} s; stopped it")
-            if progress is not None and now >= next_note:
-                progress(now - t0)
-                next_note = now + progress_every
-            try:
-                self.proc.wait(interval)      # returns early if it dies; otherwise paces the polling
-            except subprocess.TimeoutExpired:
-                pass
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def stop(self) -> int | None:
-        """SIGTERM the process group, SIGKILL after the grace period; the exit status."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(self.stop_grace)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.proc.wait()
-        else:   # the leader is gone; make sure no worker of its group is left behind
-            self.signal(signal.SIGKILL)
-        return self.proc.returncode
+        try:
+            return self.wait_http(self.base_url + "/health", timeout, interval=interval, progress=progress,
+                                  progress_every=progress_every, check=lambda url: self.healthy())
+        except ExitedEarly as e:
+            raise VLLMUnavailable(f"vLLM exited with status {e.returncode} before it was ready (its log is above)") \
+                from None
+        except NotReady:
+            self.stop()
+            raise VLLMUnavailable(f"vLLM did not answer {self.base_url}/health within {timeout:.0f} s; stopped it") \
+                from None
 
 
 def run_cli(*, model: str, host: str, port: int, max_lora_rank: int, max_loras: int, served_model_name: str | None,
