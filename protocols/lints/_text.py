@@ -1,13 +1,12 @@
-"""String helpers the lint families share: JavaScript whitespace, clipping, capped lists, big integers."""
+"""String helpers the lint families share: JavaScript whitespace as a regex class, clipping, capped lists,
+big integers (JavaScript's trim itself is `protocols.text.js_trim`)."""
 from __future__ import annotations
 
-from protocols.text import JS_WHITESPACE, js_trim
-
-__all__ = ["JS_WHITESPACE", "MAX_LISTED", "WS", "cap", "js_trim", "short", "to_int"]
+__all__ = ["MAX_LISTED", "WS", "cap", "short", "to_int"]
 
 MAX_LISTED = 8             # problems listed before "and N more"
 
-# JavaScript's whitespace as a regex class (the characters of JS_WHITESPACE, which differ from Python's \s).
+# JavaScript's whitespace as a regex class (protocols.text.JS_WHITESPACE, which differs from Python's \s).
 WS = "[\t\n\x0b\x0c\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 
 

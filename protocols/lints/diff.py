@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from protocols.lints._text import JS_WHITESPACE, WS, js_trim, short, to_int
+from protocols.lints._text import WS, short, to_int
+from protocols.text import JS_WHITESPACE, js_trim
 
 _SEARCH_MARKERS = ("<<<<<<< SEARCH", "<<<<<<< SEARCH>")
 _SEP = "======="

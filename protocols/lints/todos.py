@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-from protocols.lints._text import JS_WHITESPACE, cap, js_trim, short
+from protocols.lints._text import cap, short
+from protocols.text import JS_WHITESPACE, js_trim
 
 
 def _todo_line_ok(line: str) -> bool:
