@@ -6,7 +6,7 @@ reused while its recorded package list is unchanged. Installs run under `nice -n
 machine) and log to <cache>/logs/<name>.log; a failure raises PeerUnavailable with the log's tail,
 which the benchmark reports as a skipped peer instead of crashing.
 
-Timed server: harness/testing/scripted.py's ScriptedServer with the monotonic times of the first chat
+Timed server: harness.testing's ScriptedServer with the monotonic times of the first chat
 request and of the last reply added to /stats, so a whole-process wall time splits into start-up (launch
 to first request), drive (first request to last reply) and exit (last reply to process exit). Linux's
 CLOCK_MONOTONIC is system-wide, so the server's and the benchmark's clocks agree. With
@@ -156,7 +156,7 @@ class LRUBlocks:
 
 
 def _timed_server_class() -> type:
-    from harness.testing.scripted import ScriptedServer
+    from harness.testing import ScriptedServer
 
     class TimedServer(ScriptedServer):
         """ScriptedServer whose /stats also says when the first chat request came and the last reply left."""
@@ -183,14 +183,14 @@ def _timed_server_class() -> type:
 def _serve_timed(argv: list[str]) -> int:
     import asyncio
 
-    from harness.testing.scripted import _parser, serve_until_signal
+    from harness.testing.scripted import build_parser, serve_until_signal
 
     blocks = None
     if "--prefix-cache-blocks" in argv:
         i = argv.index("--prefix-cache-blocks")
         blocks = int(argv[i + 1])
         argv = argv[:i] + argv[i + 2:]
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     opts = {k: v for k, v in vars(args).items() if k != "models"}
 
     async def serve() -> None:
@@ -205,8 +205,8 @@ def _serve_timed(argv: list[str]) -> int:
 
 @contextmanager
 def spawn_timed_server(*args: str, timeout: float = 60.0) -> Iterator[str]:
-    """harness.testing.scripted.spawn_server, but the timed server (its own process); yields …/v1."""
-    from harness.testing.scripted import spawn_process
+    """harness.testing.spawn_server, but the timed server (its own process); yields …/v1."""
+    from harness.testing import spawn_process
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with spawn_process([sys.executable, str(Path(__file__).resolve()), "serve", "--port", "0", *args], cwd=ROOT,

@@ -34,7 +34,7 @@ import aiohttp  # noqa: E402
 
 from harness.model.client import ChatClient  # noqa: E402
 from harness.suite import load_suite  # noqa: E402
-from harness.testing.scripted import spawn_server  # noqa: E402
+from harness.testing import spawn_server  # noqa: E402
 
 SYSTEM = ("You are Roo, a highly skilled software engineer. Use exactly one tool per message. " * 40).strip()
 

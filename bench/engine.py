@@ -25,8 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness._util.processes import ExitedEarly, NotReady, ServerProcess  # noqa: E402
 
 GOAL = 2.0
 TEXTS = [f"<read_file>\n<path>src/module_{i}.py</path>\n</read_file> please read the file {i} and list "
@@ -46,7 +46,7 @@ def build(tmp: Path, preset: str) -> tuple[Path, Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from trainers.scratch.tiny import build_tiny_model
+    from trainers.scratch import build_tiny_model
 
     model_dir = build_tiny_model(tmp / "model", TEXTS, preset=preset)
     adapters = []
@@ -65,26 +65,19 @@ def build(tmp: Path, preset: str) -> tuple[Path, Path, Path]:
     return model_dir, adapters[0], adapters[1]
 
 
-def start_engine(model_dir: Path, extra: list[str]) -> tuple[subprocess.Popen[str], str]:
-    err = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model",
-                             str(model_dir), "--port", "0", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
-                            text=True)
-    sel = selectors.DefaultSelector()
-    assert proc.stdout is not None
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + 120
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not sel.select(left):
-            proc.kill()
-            raise SystemExit("the engine did not print its listening line within 120 s")
-        line = proc.stdout.readline()
-        if not line:
-            err.seek(0)
-            raise SystemExit(f"the engine exited: {err.read()[-2000:]}")
-        if line.startswith("listening "):
-            return proc, line.split()[1]
+def start_engine(model_dir: Path, extra: list[str]) -> tuple[ServerProcess, str]:
+    """The engine as its own process and its listening URL; stop it with `.stop()`."""
+    proc = ServerProcess([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model",
+                          str(model_dir), "--port", "0", *extra], cwd=ROOT, stdout=subprocess.PIPE,
+                         capture_stderr=True, text=True, stop_grace=20).start()
+    try:
+        url = proc.wait_line("listening ", 120).split()[0]
+    except NotReady:
+        proc.stop(0)
+        raise SystemExit("the engine did not print its listening line within 120 s") from None
+    except ExitedEarly:
+        raise SystemExit(f"the engine exited: {proc.stderr_tail()}") from None
+    return proc, url
 
 
 def bodies(n: int, max_tokens: int, models: list[str]) -> list[dict]:
@@ -214,13 +207,10 @@ def main(argv: list[str] | None = None) -> int:
             model_id = models["data"][0]["id"]
             cfg = json.loads((model_dir / "config.json").read_text())
             params = cfg.get("hidden_size"), cfg.get("num_hidden_layers"), cfg.get("vocab_size")
-            res = asyncio.run(bench(args, url, proc.pid, model_id, ad1, ad2))
+            res = asyncio.run(bench(args, url, proc.proc.pid, model_id, ad1, ad2))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.stop()
+            proc.close()
     res["build_s"] = round(built, 1)
     res["loadavg_before"] = [round(x, 2) for x in load0]
     res["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.model.client import (ChatClient, EndpointError, Reply, _retry_after, n_unsupported, normalize_endpoint,
-                            server_message)
-from harness.testing.scripted import FIXED_TEXT, ScriptedServer
+from harness.model.client import ChatClient, EndpointError, Reply, n_unsupported, normalize_endpoint, server_message
+from harness.model.limits import retry_after_seconds
+from harness.testing import FIXED_TEXT, ScriptedServer
 
 KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
 BODY = {"model": "scripted", "messages": [{"role": "user", "content": "hello"}]}
@@ -180,12 +180,13 @@ def test_429s_within_the_retry_after_of_a_decrease_do_not_halve_again() -> None:
 
 
 def test_retry_after_as_http_date_and_parsing() -> None:
-    assert _retry_after("3") == 3.0
-    assert _retry_after("0.5") == 0.5
-    assert _retry_after(None) is None and _retry_after("soon") is None and _retry_after("-1") is None
-    d = _retry_after(formatdate(time.time() + 30, usegmt=True))
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds("0.5") == 0.5
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("-1") is None
+    d = retry_after_seconds(formatdate(time.time() + 30, usegmt=True))
     assert d is not None and 27 <= d <= 31
-    assert _retry_after(formatdate(time.time() - 30, usegmt=True)) == 0.0
+    assert retry_after_seconds(formatdate(time.time() - 30, usegmt=True)) == 0.0
 
 
 def test_a_retry_after_longer_than_the_limit_ends_the_request_at_once() -> None:

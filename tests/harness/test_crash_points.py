@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from harness.testing.scripted import spawn_server
+from harness.testing import spawn_server
 from tests.harness.test_eval import make_env, raw_lines, reset_stats, server_stats
 from tests.harness.test_loop import loop_cmd, served_base, small_suite  # noqa: F401  (module-scoped fixtures)
 
@@ -167,13 +167,12 @@ def train_setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from harness.log.rundir import RunDir, make_manifest
     from harness.suite import load_suite
     from trainers import data
-    from trainers.scratch import train as scratch
-    from trainers.scratch import tiny
+    from trainers import scratch
     tmp = tmp_path_factory.mktemp("crash-train")
     s = load_suite("roo-starter")
     train = s.split("train")[:24]
     texts = scratch.corpus_texts(data.examples_from_cases(train, None, "compact"))
-    tiny.build_tiny_model(tmp / "model", texts, preset="tiny", seed=0)
+    scratch.build_tiny_model(tmp / "model", texts, preset="tiny", seed=0)
     rd = RunDir(tmp / "run")
     rd.write_manifest(make_manifest(suite=s, model="m", system_prompt={"style": "compact"}))
     rd.extend([{"id": c.id, "sample": 0, "status": "ok", "passed": i % 3 == 0, "violations": [], "calls": [],
@@ -186,8 +185,8 @@ def test_train_killed_before_and_after_checkpoints_resumes_to_the_same_adapter(t
                                                                               tmp_path: Path) -> None:
     """Two kills on one output folder: right after step 1 is logged (before the first checkpoint: --resume
     starts again from step 0), then after a seeded later step (resumes from the newest checkpoint)."""
-    from trainers.sft import common
-    from trainers.backends import peft as peft_backend
+    from trainers import sft
+    from trainers import vllm_rules
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
     def args(out: Path) -> list[str]:
@@ -196,7 +195,7 @@ def test_train_killed_before_and_after_checkpoints_resumes_to_the_same_adapter(t
                            str(SAVE_STEPS), "--batch-size", "8", "--lr", "1e-2", "--threads", "1", "--quiet")
 
     def logged(out: Path) -> int:
-        steps = [r["step"] for r in common.read_trainer_log(out)] if (out / "trainer_log.jsonl").exists() else []
+        steps = [r["step"] for r in sft.read_trainer_log(out)] if (out / "trainer_log.jsonl").exists() else []
         return max(steps, default=0)
 
     ref = tmp_path / "ref"           # the uninterrupted run, on the other core while the killed one goes on
@@ -206,9 +205,9 @@ def test_train_killed_before_and_after_checkpoints_resumes_to_the_same_adapter(t
         out = tmp_path / "killed"
         later = random.Random(SEED).randint(SAVE_STEPS + 1, MAX_STEPS - 1)
         run_and_kill(args(out), env, lambda: logged(out) >= 1, "step 1 logged")
-        assert not peft_backend.checkpoints(out) or peft_backend.checkpoints(out)[-1][0] <= SAVE_STEPS
+        assert not sft.checkpoints(out) or sft.checkpoints(out)[-1][0] <= SAVE_STEPS
         run_and_kill(args(out) + ["--resume"], env, lambda: logged(out) >= later, f"step {later} logged")
-        resumed_from = max(n for n, _ in peft_backend.checkpoints(out))
+        resumed_from = max(n for n, _ in sft.checkpoints(out))
         assert resumed_from <= later < MAX_STEPS
         assert not (out / "adapter_model.safetensors").exists()
         r = run(args(out) + ["--resume"], env)
@@ -222,13 +221,13 @@ def test_train_killed_before_and_after_checkpoints_resumes_to_the_same_adapter(t
             ref_proc.wait()
         ref_log.close()
 
-    la, lb = common.read_trainer_log(ref), common.read_trainer_log(out)
+    la, lb = sft.read_trainer_log(ref), sft.read_trainer_log(out)
     assert [x["step"] for x in lb] == list(range(1, MAX_STEPS + 1))          # each step once
     assert [x["loss"] for x in lb] == pytest.approx([x["loss"] for x in la], abs=1e-4)
     info = json.loads((out / "training.json").read_text())
     assert info["steps"] == MAX_STEPS and info["resumed_from"] == f"checkpoint-{resumed_from}"
     same_weights(ref, out)
-    assert common.adapter_problems(out) == []
+    assert vllm_rules.check_adapter(out, max_lora_rank=256) == []
 
 
 # -- loop -------------------------------------------------------------------------------------------

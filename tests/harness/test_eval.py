@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testing.scripted import spawn_server
+from harness.testing import spawn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULT_FIELDS = ["id", "sample", "status", "passed", "violations", "calls", "response", "usage", "latency_ms",

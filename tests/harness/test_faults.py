@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from harness.testing.scripted import FAULTS, spawn_server
+from harness.testing import FAULTS, spawn_server
 from tests.harness.test_eval import eval_args, harness, make_env, raw_lines, reset_stats, server_stats
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.suite import load_suite
-from harness.testing.scripted import FIXED_TEXT, WRONG_TEXT, spawn_server
+from harness.testing import FIXED_TEXT, WRONG_TEXT, spawn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = {"role": "system", "content": "You are a careful assistant. " * 30}

@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from harness.testing.scripted import spawn_server
+from harness.testing import spawn_server
 from tests.harness.test_eval import harness, make_env, raw_lines
 
 pytestmark = pytest.mark.timeout(300)
@@ -348,7 +348,7 @@ def test_default_hosts_are_loopback() -> None:
 def test_serve_binds_loopback_by_default(tmp_path: Path) -> None:
     """The socket `harness serve --engine local` really listens on, without --host."""
     pytest.importorskip("torch", reason="the local engine needs torch (pip install 'toolcall-harness[train]')")
-    from trainers.scratch.tiny import build_tiny_model
+    from trainers.scratch import build_tiny_model
     model = build_tiny_model(tmp_path / "model", ["read the file config.yaml please"] * 20, preset="test")
     env = {**make_env(tmp_path), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model", str(model),

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from harness.testing.scripted import spawn_server
+from harness.testing import spawn_server
 
 pytest.importorskip("gradio", reason="the UI needs gradio (pip install 'toolcall-harness[ui]')")
 gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is installed with gradio")
@@ -393,7 +393,7 @@ def test_harness_cli_does_not_import_gradio() -> None:
 
 
 def test_scrub_and_forms() -> None:
-    from ui.data import looks_like_secret, scrub_text
+    from ui.data.text import looks_like_secret, scrub_text
     from ui.forms import FormError, eval_job
     line = ("harness eval --api-key sk-live-abcdefghijklmnop --endpoint https://u:pw@host/v1?api_key=XYZ "
             "OPENAI_API_KEY=abc123 -H 'Authorization: Bearer tok_abcdef123456' --api-key-env MY_KEY hf_abcdefghijklmnop")
@@ -414,7 +414,7 @@ def test_scrub_and_forms() -> None:
 
 
 def test_leaderboard_latest_or_best() -> None:
-    from ui.data import leaderboard
+    from ui.data.leaderboard import leaderboard
     rows = [
         {"model": "m", "suite": "s", "protocol": "p", "pass_rate": 0.9, "created_at": "2026-01-01T00:00:00Z",
          "run_dir": "/r/old"},
