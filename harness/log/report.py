@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-def pct(x: Any, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f}%" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+def pct(x: Any, digits: int = 1, missing: str = "-") -> str:
+    """`0.8123` -> `81.2%`; `missing` for anything that is not a number (the UI passes an en dash)."""
+    return f"{100 * x:.{digits}f}%" if isinstance(x, (int, float)) and not isinstance(x, bool) else missing
 
 
 def num(x: Any, digits: int = 0) -> str:
