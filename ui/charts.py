@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ui.data import esc, is_num
+from ui.data.text import esc, is_num
 
 PALETTE = ["#4f6bed", "#e8833a", "#2ca58d", "#c94f7c", "#8a6fdf", "#d4a72c", "#3a9bd9", "#7a8a99"]
 _FONT = "font-family:ui-sans-serif,system-ui,sans-serif"

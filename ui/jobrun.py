@@ -8,19 +8,13 @@ sent to the wrapper alone are passed on to the child; the wrapper waits for it a
 """
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+from ui.data.files import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,14 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         child = subprocess.Popen(cmd)
     except OSError as e:
         print(f"harness ui: cannot start {cmd[0]}: {e}", file=sys.stderr, flush=True)
-        _write_json(job_dir / "exit.json", {"rc": 127, "ended_at": time.time(), "error": str(e)})
+        write_json(job_dir / "exit.json", {"rc": 127, "ended_at": time.time(), "error": str(e)})
         return 127
     (job_dir / "child.pid").write_text(str(child.pid), encoding="utf-8")
     if received:   # a stop arrived before the child existed
         child.send_signal(received[0])
     rc = child.wait()
-    _write_json(job_dir / "exit.json", {"rc": rc, "signal": -rc if rc < 0 else None, "ended_at": time.time(),
-                                        "started_at": started, "stop_signals": received})
+    write_json(job_dir / "exit.json", {"rc": rc, "signal": -rc if rc < 0 else None, "ended_at": time.time(),
+                                       "started_at": started, "stop_signals": received})
     sys.stdout.flush()
     return rc if rc >= 0 else 128 - rc
 

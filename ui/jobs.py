@@ -28,7 +28,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ui.data import command_line, loop_baseline, loop_rounds, read_jsonl, scrub_text
+from ui.data.files import read_json, read_jsonl, write_json
+from ui.data.loop import loop_baseline, loop_rounds
+from ui.data.text import command_line, scrub_text
 
 KINDS = ("eval", "train", "loop")
 STOP_GRACE_S = 10.0
@@ -149,9 +151,7 @@ class JobRegistry:
     def _write(self, job: Mapping[str, Any]) -> None:
         d = self.job_dir(str(job["id"]))
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / "job.json.tmp"
-        tmp.write_text(json.dumps(job, indent=2), encoding="utf-8")
-        os.replace(tmp, d / "job.json")
+        write_json(d / "job.json", dict(job), indent=2)
 
     def _update(self, job_id: str, **fields: Any) -> dict[str, Any]:
         with self._lock:
@@ -379,7 +379,7 @@ class JobRegistry:
         if job["kind"] == "eval":
             c = self._count_results(out / "results.jsonl")
             planned = job.get("planned")
-            man = _json(out / "run.json")
+            man = read_json(out / "run.json")
             if isinstance(man, dict):
                 n = man.get("n_cases_selected")
                 k = (man.get("sampling") or {}).get("samples") if isinstance(man.get("sampling"), dict) else None
@@ -396,18 +396,11 @@ class JobRegistry:
             prog.update(points=pts, step=pts[-1]["step"] if pts else 0, planned=job.get("planned"),
                         loss=pts[-1]["loss"] if pts else None)
         elif job["kind"] == "loop":
-            loop = _json(out / "loop.json")
+            loop = read_json(out / "loop.json")
             rounds = loop_rounds(loop if isinstance(loop, dict) else None)
             prog.update(rounds=rounds, baseline=loop_baseline(loop if isinstance(loop, dict) else None),
                         planned=job.get("planned"))
         return prog
-
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 __all__ = ["JobError", "JobRegistry", "KINDS", "STOP_GRACE_S", "pid_alive", "proc_start_time"]
