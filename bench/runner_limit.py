@@ -134,7 +134,8 @@ def harness_eval(suite: Path, url: str, out: Path, conc: int, env: dict[str, str
 
 def bodies_for(suite: Path, n: int) -> list[bytes]:
     """The bodies `harness eval` sends for the suite (same planner), for the lean loop."""
-    from harness.eval.runner import EvalConfig, Runner
+    from harness.eval import EvalConfig
+    from harness.eval.dispatch import Runner
     r = Runner(EvalConfig(suite=str(suite), endpoints=["http://x/v1"], model="bench", max_tokens=64))
     r.load()
     return [q.body for q in r.plan(set())][:n]

@@ -17,7 +17,7 @@ Makes N synthetic responses for each of three workloads, 4 samples per case:
 
 then times, on one process (= one core), for each workload:
 
-  parse+score   commands.score.score_responses: harness.score.verdicts.judge (protocol.parse + scoring.score;
+  parse+score   harness.score.recorded.score_responses: harness.score.verdicts.judge (protocol.parse + scoring.score;
                 only the calls are parsed under BFCL's checker) + the result line
   score only    harness.score.verdicts.score on already parsed turns (the expectation check alone)
 
@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.score import metrics  # noqa: E402
 from harness.suite.model import Case, Expect, ExpectedCall  # noqa: E402
-from harness.cli.score import ProtocolCache, read_responses, score_responses  # noqa: E402
+from harness.score.protocols import ProtocolCache  # noqa: E402
+from harness.score.recorded import read_responses, score_responses  # noqa: E402
 from harness.log.rundir import RunDir  # noqa: E402
 from harness.score.verdicts import score  # noqa: E402
 

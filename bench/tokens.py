@@ -6,7 +6,7 @@
 Everything runs against the scripted OpenAI-compatible server (harness/testing/scripted.py, in its own
 process, answering the suite's references 70% of the time); its own counters (/stats: chat requests,
 prompt, cached and completion tokens) are the bill, and summary.json's token totals are checked against
-them. The harness runs in this process through harness.eval.runner.run_eval (what `harness eval` runs).
+them. The harness runs in this process through harness.eval.run_eval (what `harness eval` runs).
 
   1. pass@k: `--samples k` as one request per case with n=k, against k separate requests per case (the
      same server with n refused: the runner's own fallback, one probe rejected with HTTP 400 first);
@@ -54,7 +54,7 @@ def configure(url: str, **opts: Any) -> None:
 @contextlib.contextmanager
 def shuffled_dispatch(seed: int) -> Iterator[None]:
     """The runner with its prefix-aware order undone: the planned cases in a seeded random order."""
-    from harness.eval.runner import Runner
+    from harness.eval.dispatch import Runner
 
     orig = Runner.prepare
 
@@ -73,7 +73,7 @@ def shuffled_dispatch(seed: int) -> Iterator[None]:
 def run(url: str, suite: Any, out: Path, *, split: str | None, samples: int = 1, cache: bool = False,
         cache_path: Path | None = None, concurrency: int = 64, seed: int | None = None) -> dict[str, Any]:
     """One eval from a reset server: {"server": its counters, "summary": summary.json}."""
-    from harness.eval.runner import EvalConfig, run_eval
+    from harness.eval import EvalConfig, run_eval
 
     server_reset(url)
     cfg = EvalConfig(suite=suite, endpoints=[url], model=MODEL, split=split, samples=samples, seed=seed,

@@ -30,7 +30,7 @@ async def evaluate(suite: Any, endpoint: str | Sequence[str], model: str, *, pro
     several sharing the load) and return the summary. `out` defaults to runs/<suite>-<model>-<time>.
     The API key is read from the environment variable `api_key_env` and never written anywhere.
     Raises harness.UserError for bad input (nothing is sent then)."""
-    from harness.eval.runner import EvalConfig, parse_shard, run_eval
+    from harness.eval import EvalConfig, parse_shard, run_eval
     endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
     cfg = EvalConfig(
         suite=suite, endpoints=[str(e) for e in endpoints], model=model, protocol=protocol, split=split,

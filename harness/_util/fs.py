@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -26,3 +27,19 @@ def atomic_open(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterato
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2,
+                      sort_keys: bool = False, default: Callable[[Any], Any] | None = None,
+                      fsync: bool = False) -> None:
+    """Write `data` as JSON text (UTF-8, a final newline) through atomic_open. A string with a lone
+    surrogate (a model may emit "\\ud800") has no UTF-8 form: then the whole file is ASCII-escaped,
+    which reads back the same."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent, sort_keys=sort_keys, default=default)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(data, ensure_ascii=True, indent=indent, sort_keys=sort_keys, default=default)
+    with atomic_open(path, fsync=fsync) as f:
+        f.write(text)
+        f.write("\n")

@@ -49,6 +49,19 @@ def fraction(text: str) -> float:
     return v
 
 
+def pass_rate_threshold(text: str) -> float:
+    """--fail-under: a fraction 0..1, or a percentage above 1 (80 = 0.8)."""
+    try:
+        x = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 0.8 or 80, got {text!r}") from None
+    if text.endswith("%") or x > 1:
+        x /= 100.0
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction 0..1 or a percentage 0..100, got {text!r}")
+    return x
+
+
 class RefuseKeyOption(argparse.Action):
     """`--api-key KEY`: refused with a pointer to --api-key-env, never echoing the value (argparse's
     own "unrecognized arguments" error would print the key)."""

@@ -1,18 +1,13 @@
 """`harness compare RUN_A RUN_B`: which cases flipped between two runs, and is the difference significant?
 
-Per case, the verdict of a run is the majority over its samples with a verdict (status ok): a case
-passes when more than half of its samples pass (with one sample: that sample; a tie fails). Cases
-without a verdict in either run are left out of the paired comparison. The paired test is the exact
-McNemar test on the discordant cases (b = pass→fail, c = fail→pass): two-sided
-p = min(1, 2 · P[X ≤ min(b, c)]) with X ~ Binomial(b + c, 1/2). Pass rates are sample-level, with
-Wilson 95% intervals, as in summary.json. Exit code 0 (a comparison is information, not a gate).
+The comparison (majority verdicts, exact McNemar, Wilson intervals) is harness.score.compare's.
+Exit code 0 (a comparison is information, not a gate).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 HELP = "compare two runs: cases that flipped, pass rates with CIs, paired significance (exact McNemar)"
@@ -27,61 +22,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def case_verdicts(results: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
-    """id -> (samples with a verdict, samples passed)."""
-    out: dict[str, list[int]] = {}
-    for r in results:
-        if r.get("status") != "ok":
-            continue
-        nc = out.setdefault(str(r.get("id")), [0, 0])
-        nc[0] += 1
-        nc[1] += r.get("passed") is True
-    return {k: (v[0], v[1]) for k, v in out.items()}
-
-
-def majority(n: int, c: int) -> bool:
-    return 2 * c > n
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value for b and c discordant pairs."""
-    m = b + c
-    if m == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m
-    return min(1.0, 2 * tail)
-
-
-def compare(results_a: Sequence[Mapping[str, Any]], results_b: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    from harness.score.metrics import wilson
-    va, vb = case_verdicts(results_a), case_verdicts(results_b)
-    common = sorted(set(va) & set(vb))
-    to_fail = [cid for cid in common if majority(*va[cid]) and not majority(*vb[cid])]
-    to_pass = [cid for cid in common if not majority(*va[cid]) and majority(*vb[cid])]
-    both_pass = sum(1 for cid in common if majority(*va[cid]) and majority(*vb[cid]))
-
-    def rate(v: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
-        n = sum(x[0] for x in v.values())
-        c = sum(x[1] for x in v.values())
-        lo, hi = wilson(c, n)
-        return {"n_cases": len(v), "n_samples": n, "passed": c, "pass_rate": c / n if n else None, "ci95": [lo, hi]}
-
-    def case_rate(v: Mapping[str, tuple[int, int]], ids: Sequence[str]) -> float | None:
-        return sum(majority(*v[i]) for i in ids) / len(ids) if ids else None
-
-    p = mcnemar_exact(len(to_fail), len(to_pass))
-    return {
-        "a": rate(va), "b": rate(vb),
-        "paired": {"n_cases": len(common), "a_case_pass_rate": case_rate(va, common),
-                   "b_case_pass_rate": case_rate(vb, common), "both_pass": both_pass,
-                   "pass_to_fail": len(to_fail), "fail_to_pass": len(to_pass),
-                   "p_value": p, "significant": p < 0.05,
-                   "only_in_a": len(set(va) - set(vb)), "only_in_b": len(set(vb) - set(va))},
-        "flipped": {"pass_to_fail": to_fail, "fail_to_pass": to_pass},
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -90,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.log.report import pct
     from harness.log.rundir import RunDir
+    from harness.score.compare import compare
 
     rda, rdb = RunDir(args.run_a).require(), RunDir(args.run_b).require()
     ma, mb = rda.manifest(), rdb.manifest()

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 from harness.cli.argtypes import non_negative_float as _non_negative_float, refuse_key_option
 from harness.cli.argtypes import non_negative_int as _non_negative_int
+from harness.cli.argtypes import pass_rate_threshold
 from harness.cli.argtypes import positive_float as _positive_float
 from harness.cli.argtypes import positive_int as _positive_int
 
@@ -21,7 +22,7 @@ HELP = "send a suite to an OpenAI-compatible endpoint and score the answers (wri
 
 def _shard(text: str) -> tuple[int, int]:
     from harness.errors import UserError
-    from harness.eval.runner import parse_shard
+    from harness.eval import parse_shard
     try:
         return parse_shard(text)
     except UserError as e:
@@ -29,7 +30,6 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def register(sub: Any) -> None:
-    from harness.cli.score import fraction
     p = sub.add_parser("eval", help=HELP, description=HELP)
     p.add_argument("--suite", required=True, metavar="S", help="a shipped suite name or a suite file")
     p.add_argument("--endpoint", action="append", default=[], metavar="URL",
@@ -63,7 +63,8 @@ def register(sub: Any) -> None:
                    help="continue the run in --out: ask only the (case, sample) pairs without a verdict")
     p.add_argument("--no-cache", action="store_true", dest="no_cache",
                    help="neither read nor write the response cache")
-    p.add_argument("--fail-under", type=fraction, metavar="X", help="exit 1 when the pass rate is below X (0.8 or 80)")
+    p.add_argument("--fail-under", type=pass_rate_threshold, metavar="X",
+                   help="exit 1 when the pass rate is below X (0.8 or 80)")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per case and sample)")
     p.add_argument("--dry-run", action="store_true", dest="dry_run",
                    help="print the request count and a prompt-token estimate; send nothing")
@@ -82,7 +83,7 @@ def register(sub: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     from harness.errors import UserError
-    from harness.eval.runner import EvalConfig
+    from harness.eval import EvalConfig
     if not args.endpoint and not args.dry_run:
         raise UserError("--endpoint URL is required (the base URL of an OpenAI-compatible API, e.g. "
                         "http://127.0.0.1:8000/v1)")
@@ -131,7 +132,7 @@ def write_junit(path: str, suite_name: str, model: str, results: list[dict[str, 
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from harness.eval.runner import run_eval
+    from harness.eval import run_eval
 
     cfg = config_from_args(args)
     box: list[Any] = []

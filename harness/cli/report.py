@@ -17,36 +17,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _cases_for(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The suite's cases when the suite can still be loaded (for by-tool/by-tag), else {}."""
-    suite = manifest.get("suite") or {}
-    if not isinstance(suite, dict):
-        return {}
-    from harness.errors import UserError
-    try:
-        from harness.suite.load import load_suite
-    except ImportError:  # pragma: no cover - the suite loader is part of the package
-        return {}
-    for ref in (suite.get("path"), suite.get("name")):
-        if not ref:
-            continue
-        try:
-            s = load_suite(str(ref))
-        except UserError:
-            continue
-        if suite.get("hash") and s.content_hash != suite.get("hash"):
-            print(f"harness: warning: suite {ref} changed since the run; by-tool keys may differ",
-                  file=sys.stderr)
-        return {c.id: c for c in s.cases}
-    return {}
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from harness.score import metrics
     from harness.log import report
-    from harness.log.rundir import RunDir
+    from harness.log.rundir import RunDir, suite_cases
 
     rd = RunDir(args.run_dir).require()
     manifest = rd.manifest()
@@ -56,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if rd.has_summary():
         summary = rd.summary()
     else:
-        summary = metrics.summarize(results, _cases_for(manifest), None, None)
+        summary = metrics.summarize(results, suite_cases(manifest), None, None)
         rd.write_summary(summary)
         print(f"harness: note: {rd.path} had no summary.json (unfinished run); recomputed it from "
               f"{len(results)} result lines", file=sys.stderr)

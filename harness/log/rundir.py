@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -27,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from harness.errors import RunDirError
-from harness._util.fs import atomic_open
+from harness._util.fs import atomic_write_json
 
 RUN_JSON = "run.json"
 RESULTS = "results.jsonl"
@@ -123,6 +124,28 @@ def make_manifest(*, suite: Any = None, endpoint: str | list[str] | None = None,
     return scrub(m)
 
 
+def suite_cases(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The cases of a run's suite (run.json's `suite`) by id, when the suite can still be loaded (for
+    by-tool/by-tag keys of a recomputed summary), else {}; a warning when its contents changed since."""
+    suite = manifest.get("suite") or {}
+    if not isinstance(suite, dict):
+        return {}
+    from harness.errors import UserError
+    from harness.suite import load_suite
+    for ref in (suite.get("path"), suite.get("name")):
+        if not ref:
+            continue
+        try:
+            s = load_suite(str(ref))
+        except UserError:
+            continue
+        if suite.get("hash") and s.content_hash != suite.get("hash"):
+            print(f"harness: warning: suite {ref} changed since the run; by-tool keys may differ",
+                  file=sys.stderr)
+        return {c.id: c for c in s.cases}
+    return {}
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 
 def _default(o: Any) -> Any:
@@ -139,18 +162,6 @@ def dumps_line(result: Mapping[str, Any]) -> bytes:
     except UnicodeEncodeError:
         # a lone surrogate (a model may emit "\ud800" in JSON) has no UTF-8 form: escaped, it reads back the same
         return (json.dumps(result, ensure_ascii=True, separators=(",", ":"), default=_default) + "\n").encode()
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON to `path` through a temporary file in the same folder and os.replace."""
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=_default)
-    try:
-        text.encode()
-    except UnicodeEncodeError:     # lone surrogates: see dumps_line
-        text = json.dumps(data, ensure_ascii=True, indent=2, default=_default)
-    with atomic_open(path, fsync=True) as f:
-        f.write(text)
-        f.write("\n")
 
 
 def _key(result: Mapping[str, Any]) -> tuple[str, int]:
@@ -213,7 +224,7 @@ class RunDir:
 
     # manifest / summary
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
-        atomic_write_json(self.manifest_path, scrub(dict(manifest)))
+        atomic_write_json(self.manifest_path, scrub(dict(manifest)), default=_default, fsync=True)
 
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
         m = self.manifest()
@@ -242,7 +253,7 @@ class RunDir:
         return self._read_json(self.manifest_path, "not a run")
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        atomic_write_json(self.summary_path, dict(summary))
+        atomic_write_json(self.summary_path, dict(summary), default=_default, fsync=True)
 
     def summary(self) -> dict[str, Any]:
         return self._read_json(self.summary_path, "the run has not finished; `harness report` recomputes it")
@@ -368,5 +379,5 @@ class RunDir:
         return {_key(r) for r in self.results() if r.get("status") == "ok"}
 
 
-__all__ = ["RESULTS", "RESULT_FIELDS", "RUN_JSON", "RunDir", "SUMMARY", "atomic_write_json", "dumps_line",
-           "host_info", "make_manifest", "now_iso", "redact_url", "scrub"]
+__all__ = ["RESULTS", "RESULT_FIELDS", "RUN_JSON", "RunDir", "SUMMARY", "dumps_line", "host_info",
+           "make_manifest", "now_iso", "redact_url", "scrub", "suite_cases"]

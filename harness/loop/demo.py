@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.errors import UserError
-from harness._util.fs import atomic_open
+from harness._util.fs import atomic_write_json
+from harness.log.report import pct
 
 SUITE = "roo-starter"
 
@@ -180,9 +181,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> dict[str, A
         "plot": str(out / "loop" / "heldout.png"),
     }
     del ctrl
-    with atomic_open(out / "demo.json") as f:
-        json.dump(result, f, indent=2, default=str)
-        f.write("\n")
+    atomic_write_json(out / "demo.json", result, default=str)
     return result
 
 
@@ -216,10 +215,6 @@ def _run_summary(run_dir: str) -> dict[str, Any]:
 def format_table(result: dict[str, Any]) -> str:
     """The before/after table a user reads at the end of the demo."""
     b, a, c = result["before"], result["after"], result["control"]
-
-    def pct(v: Any) -> str:
-        return "-" if v is None else f"{100 * v:5.1f}%"
-
     lines = [f"held-out pass rate on {result['suite']} (test split, {b['n_cases']} cases)",
              f"  {'':24s} {'before':>8s} {'after':>8s} {'control':>8s}",
              f"  {'all':24s} {pct(b['pass_rate']):>8s} {pct(a['pass_rate']):>8s} {pct(c['pass_rate']):>8s}"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import time
 from collections import Counter, defaultdict
@@ -40,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness._util.fs import atomic_open
+from harness._util.fs import atomic_write_json
+from harness.score.compare import mcnemar_regression_p, paired_flips
 
 POOL_DRAWS = 4         # generator seeds tried for unseen cases per round
 STAGES = ("eval_train", "data", "train", "check", "load", "eval_test", "decide")
@@ -101,25 +101,9 @@ def _now() -> float:
     return time.time()
 
 
-def mcnemar_regression_p(b: int, c: int) -> float:
-    """One-sided exact McNemar p-value that `b` (pass → fail) exceeds `c` (fail → pass) by chance."""
-    m = b + c
-    if m == 0 or b <= c:
-        return 1.0
-    return sum(math.comb(m, i) for i in range(b, m + 1)) / 2 ** m
-
-
 def round_lr(lr: float | None, decay: float, i: int) -> float | None:
     """The learning rate of round i (1-based); None keeps the trainer's default."""
     return None if lr is None else lr * decay ** (i - 1)
-
-
-def paired_flips(before: Mapping[str, bool], after: Mapping[str, bool]) -> tuple[int, int]:
-    """(pass→fail, fail→pass) over the cases both runs judged."""
-    common = before.keys() & after.keys()
-    b = sum(1 for k in common if before[k] and not after[k])
-    c = sum(1 for k in common if not before[k] and after[k])
-    return b, c
 
 
 def case_passes(run_dir: str | Path) -> dict[str, bool]:
@@ -147,7 +131,7 @@ class Loop:
             raise LoopError("--train-sample, --probe and --fresh must not be negative")
         if cfg.backend not in ("peft", "unsloth"):
             raise LoopError(f"--backend {cfg.backend!r}: use peft or unsloth")
-        from harness.eval.runner import check_key_env_name
+        from harness.eval import check_key_env_name
         check_key_env_name(cfg.api_key_env)    # loop.json records the name: never a key in its place
         self.cfg = cfg
         self.out = Path(cfg.out)
@@ -187,9 +171,7 @@ class Loop:
         cfg.pop("resume", None)
         self.state["config"] = cfg
         self.state["updated"] = _now()
-        with atomic_open(self.path) as f:
-            json.dump(self.state, f, indent=2, default=str)
-            f.write("\n")
+        atomic_write_json(self.path, self.state, default=str)
 
     def _emit(self, name: str, **data: Any) -> None:
         if self.on_event is not None:

@@ -93,13 +93,13 @@ def test_evaluate_bad_input_is_a_user_error(isolated: Path) -> None:
 
 def test_import_harness_stays_light() -> None:
     code = ("import sys, harness; assert callable(harness.evaluate) and callable(harness.evaluate_sync); "
-            "bad = [m for m in ('aiohttp', 'torch', 'transformers', 'gradio', 'harness.eval.runner') if m in sys.modules]; "
+            "bad = [m for m in ('aiohttp', 'torch', 'transformers', 'gradio', 'harness.eval') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
 
 
 def test_eval_path_imports_no_heavy_stack(tmp_path: Path) -> None:
-    code = ("import sys, harness.eval.runner, harness.cli.eval, harness.cli.compare, harness.cli.merge, "
+    code = ("import sys, harness.eval.run, harness.cli.eval, harness.cli.compare, harness.cli.merge, "
             "harness.model.client, harness.model.cache; "
             "bad = [m for m in ('torch', 'transformers', 'gradio') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
@@ -108,8 +108,8 @@ def test_eval_path_imports_no_heavy_stack(tmp_path: Path) -> None:
 def test_streamed_planning_small_chunks(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Requests planned while others are in flight (tiny chunks): every case once, identical requests
     that straddle chunks are still answered once each (joined while in flight, or asked again)."""
-    import harness.eval.runner as runner
-    monkeypatch.setattr(runner, "FEED_CHUNK", 3)
+    import harness.eval.dispatch as dispatch
+    monkeypatch.setattr(dispatch, "FEED_CHUNK", 3)
     suite = write_suite(isolated / "s.jsonl", n_distinct=30, n_dupes=30)
 
     async def main() -> tuple[dict, dict]:
@@ -131,7 +131,8 @@ def test_planned_bodies(isolated: Path) -> None:
     """Bodies: canonical JSON, the system prompt (rendered or the file's exact text, or the case's own),
     tools/tool_choice/parallel_tool_calls for native catalogs, sampling fields, prefix-aware order."""
     from harness.model.cache import canonical_json
-    from harness.eval.runner import EvalConfig, Runner
+    from harness.eval import EvalConfig
+    from harness.eval.dispatch import Runner
     suite = write_suite(isolated / "s.jsonl", n_distinct=9, n_dupes=3)
     prompt = isolated / "prompt.txt"
     prompt.write_text("You are a careful agent.\n  Exact text, kept as is.  \n", encoding="utf-8")
@@ -169,7 +170,8 @@ def test_planned_bodies(isolated: Path) -> None:
 
 
 def test_resume_plans_only_missing_samples(isolated: Path) -> None:
-    from harness.eval.runner import EvalConfig, Runner
+    from harness.eval import EvalConfig
+    from harness.eval.dispatch import Runner
     suite = write_suite(isolated / "s.jsonl", n_distinct=3, n_dupes=0)
     r = Runner(EvalConfig(suite=str(suite), endpoints=["http://x/v1"], model="m", samples=5, seed=100))
     r.load()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.loop.rounds import mcnemar_regression_p, paired_flips
+from harness.score.compare import mcnemar_regression_p, paired_flips
 from harness.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
