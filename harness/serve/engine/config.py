@@ -46,4 +46,3 @@ class APIError(Exception):
 
 def bad(message: str, param: str | None = None) -> APIError:
     return APIError(HTTPStatus.BAD_REQUEST, message, "BadRequestError", param)
-

@@ -255,5 +255,3 @@ def run(cfg: EngineConfig) -> int:
 
     asyncio.run(serve(cfg, on_ready=ready))
     return 0
-
-

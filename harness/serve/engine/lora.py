@@ -25,7 +25,6 @@ class AdapterInfo:
     loaded_at: float
 
 
-
 class AdapterLayers:
     """The adapter half of LocalModel (model.py): runs on the worker thread, via `call` for loads."""
 
@@ -174,4 +173,3 @@ def strip_lora_layers(model: Any) -> None:
             parent_name, _, child = name.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
             setattr(parent, child, module.get_base_layer())
-

@@ -14,7 +14,6 @@ from harness.serve.engine.config import APIError, EngineConfig, bad
 MAX_STOP_STRINGS = 16
 
 
-
 @dataclass(eq=False)
 class GenRequest:
     prompt_ids: list[int]
@@ -66,7 +65,6 @@ class Row:
     done: bool = False
 
 
-
 def text_content(content: Any) -> Any:
     """OpenAI content parts -> one string (text parts joined); strings and None pass through."""
     if isinstance(content, list):
@@ -85,7 +83,6 @@ def number(body: dict[str, Any], key: str, default: Any, *, lo: float | None = N
         rng = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
         raise bad(f"'{key}' must be {rng}, got {v!r}", key)
     return int(v) if integer else float(v)
-
 
 
 def parse_chat(body: dict[str, Any], *, base_id: str, adapters: Mapping[str, Any], tokenizer: Any, max_len: int,
@@ -172,4 +169,3 @@ def parse_chat(body: dict[str, Any], *, base_id: str, adapters: Mapping[str, Any
                      ignore_eos=bool(body.get("ignore_eos")), adapter=adapter_key, loop=loop,
                      future=loop.create_future())
     return req, model_name
-

@@ -31,6 +31,7 @@ def sample(torch: Any, logits: Any, rows: list[Row]) -> Any:
         toks = toks.index_copy(0, sel, picked.to(toks.dtype))
     return toks
 
+
 def advance(rows: list[Row], toks: Any, *, eos_ids: frozenset[int], detok: Any) -> None:
     """Append each row's new token; finish (`done`, the request's choice set) the rows that are done."""
     values = toks.tolist()
@@ -63,4 +64,3 @@ def advance(rows: list[Row], toks: Any, *, eos_ids: frozenset[int], detok: Any) 
         row.done = True
         req.finish(row.index, {"text": text, "finish_reason": reason, "stop_reason": stop_reason,
                                "tokens": len(row.tokens)})
-

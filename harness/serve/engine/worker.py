@@ -268,7 +268,6 @@ class BatchWorker:
         if any(row.done for row in rows):
             self._retire([i for i, row in enumerate(rows) if not row.done])
 
-
     def _retire(self, keep: list[int]) -> None:
         """Keep only the rows at `keep` (indices into the batch) and trim padding no row needs."""
         torch = self.torch
@@ -286,4 +285,3 @@ class BatchWorker:
             for layer in self._cache.layers:
                 layer.keys, layer.values = layer.keys[:, :, lead:], layer.values[:, :, lead:]
             self._mask = self._mask[:, lead:]
-
