@@ -16,7 +16,7 @@ request POSTed as bytes to a pre-parsed URL and its body read with one `json.loa
 into that header: it is never part of a repr, an error message, `stats` or an event, and any echo of it
 in a response body is replaced with `***` (keys of 8 characters or more).
 
-Concurrency (AIMD): at most `limit` requests in flight, `limit` starting at `concurrency`. A 429 or an
+Concurrency (AIMD, harness.model.limits with the back-off and Retry-After policy): at most `limit` requests in flight, `limit` starting at `concurrency`. A 429 or an
 overload answer (503, 529) halves `limit` (not below 1) — once per congestion event: answers to
 requests sent before the last decrease, and answers within the `Retry-After` that came with the last
 decrease, do not halve it again (so a server that rejects a steady 10% of requests costs a few
@@ -46,14 +46,11 @@ callback is logged and ignored.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import math
 import random
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,12 +62,11 @@ from yarl import URL
 from harness import __version__
 from harness.errors import UserError
 from harness.log.rundir import redact_url
+from harness.model.limits import (MAX_RETRY_AFTER, OVERLOAD_STATUSES, RETRY_STATUSES, AimdLimiter, backoff_wait,
+                                  retry_after_seconds)
 
 log = logging.getLogger("harness.model.client")
 
-RETRY_STATUSES = frozenset({408, 409, 429})
-OVERLOAD_STATUSES = frozenset({429, 503, 529})
-MAX_RETRY_AFTER = 120.0      # seconds; a longer Retry-After ends the request as an error
 DOWN_AFTER = 3               # consecutive connection failures before an endpoint is avoided
 DOWN_MIN_S = 1.0
 DOWN_MAX_S = 30.0
@@ -142,25 +138,6 @@ def normalize_endpoint(url: str) -> str:
         if u.endswith(tail):  # a full route pasted in place of the base URL
             u = u[: -len(tail)].rstrip("/")
     return u + q + query
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        s = float(value)
-        return s if s >= 0 and math.isfinite(s) else None
-    except ValueError:
-        pass
-    try:
-        dt = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if dt is None:
-        return None
-    return max(0.0, dt.timestamp() - time.time())
 
 
 def server_message(raw: bytes | None) -> tuple[str, dict[str, Any] | None]:
@@ -251,27 +228,17 @@ class ChatClient:
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
-        # limiter
-        self._limit = float(self._concurrency)
-        self._in_flight = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._epoch = 0
-        self._hold_until = 0.0
-        self._streak = 0
-        self._run = max(1, math.ceil(self._limit / 8))
+        self._lim = AimdLimiter(self._concurrency, self._event)
         # stats
         self._sent = 0
         self._retries = 0
         self._status: dict[Any, int] = {}
-        self._rate_limited = 0
-        self._decreases = 0
-        self._min_limit = self._concurrency
         self._n_ok = 0
         self._n_error = 0
 
     def __repr__(self) -> str:
         eps = ", ".join(e.name for e in self._eps)
-        return (f"ChatClient([{eps}], concurrency={self._concurrency}, limit={int(self._limit)}, "
+        return (f"ChatClient([{eps}], concurrency={self._concurrency}, limit={int(self._lim.limit)}, "
                 f"api_key={'set' if 'Authorization' in self._headers else 'none'})")
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -323,79 +290,18 @@ class ChatClient:
 
     @property
     def stats(self) -> dict[str, Any]:
+        lim = self._lim
         return {
             "requests_sent": self._sent, "retries": self._retries,
             "replies": {"ok": self._n_ok, "error": self._n_error},
             "status": {str(k): v for k, v in self._status.items()},
-            "rate_limited": self._rate_limited, "limit_decreases": self._decreases,
-            "current_limit": int(self._limit), "min_limit": self._min_limit,
-            "concurrency": self._concurrency, "in_flight": self._in_flight,
+            "rate_limited": lim.rate_limited, "limit_decreases": lim.decreases,
+            "current_limit": int(lim.limit), "min_limit": lim.min_limit,
+            "concurrency": self._concurrency, "in_flight": lim.in_flight,
             "endpoints": {e.name: {"sent": e.sent, "ok": e.ok, "errors": e.errors, "in_flight": e.in_flight,
                                    "times_down": e.downs,
                                    "down": e.down_until > time.monotonic()} for e in self._eps},
         }
-
-    # -- limiter -----------------------------------------------------------------------------------
-
-    async def _acquire(self) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self._release()  # the slot was granted just before the cancellation
-            else:
-                try:
-                    self._waiters.remove(fut)
-                except ValueError:
-                    pass
-            raise
-
-    def _release(self) -> None:
-        self._in_flight -= 1
-        if self._waiters:
-            self._wake()
-
-    def _wake(self) -> None:
-        w = self._waiters
-        while w and self._in_flight < self._limit:
-            fut = w.popleft()
-            if not fut.done():
-                self._in_flight += 1
-                fut.set_result(None)
-
-    def _overloaded(self, epoch: int, status: int, retry_after: float | None) -> None:
-        self._rate_limited += 1
-        if epoch != self._epoch:
-            return  # sent before the last decrease: the same congestion event
-        now = time.monotonic()
-        if now < self._hold_until:
-            return  # within the Retry-After of the last decrease: the same congestion event
-        if retry_after:
-            self._hold_until = now + min(retry_after, self.MAX_RETRY_AFTER)
-        old = self._limit
-        self._limit = float(max(1, math.floor(old / 2)))
-        self._epoch += 1
-        self._streak = 0
-        self._run = max(1, math.ceil(self._limit / 8))
-        if self._limit < old:
-            self._decreases += 1
-            if self._limit < self._min_limit:
-                self._min_limit = int(self._limit)
-            self._event("limit", {"old": int(old), "new": int(self._limit), "reason": f"HTTP {status}"})
-
-    def _succeeded(self) -> None:
-        if self._limit < self._concurrency:
-            self._streak += 1
-            if self._streak >= self._run:
-                old = self._limit
-                self._limit = old + 1.0
-                self._streak = 0
-                self._run = max(1, math.ceil(self._limit / 8))
-                self._event("limit", {"old": int(old), "new": int(self._limit), "reason": "recovery"})
-                if self._waiters:
-                    self._wake()
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -440,17 +346,18 @@ class ChatClient:
             raise RuntimeError("ChatClient is not open: use `async with ChatClient(...) as client:`")
         attempts = 0
         status_counts = self._status
+        lim = self._lim
         while True:
             attempts += 1
-            if self._in_flight < self._limit and not self._waiters:
-                self._in_flight += 1
+            if lim.in_flight < lim.limit and not lim.waiters:
+                lim.in_flight += 1
             else:
-                await self._acquire()
+                await lim.acquire()
             ep = fixed or (self._ep0 if self._single else self._pick())
             ep.in_flight += 1
             ep.sent += 1
             self._sent += 1
-            epoch = self._epoch
+            epoch = lim.epoch
             status = 0
             raw = b""
             kind = ""          # a failure without an HTTP answer: timeout, connection, truncated, protocol
@@ -480,9 +387,9 @@ class ChatClient:
             finally:
                 latency_ms = (time.perf_counter() - t0) * 1000.0
                 ep.in_flight -= 1
-                self._in_flight -= 1
-                if self._waiters:
-                    self._wake()
+                lim.in_flight -= 1
+                if lim.waiters:
+                    lim.wake()
 
             if not kind and 200 <= status < 300:
                 if self._secret is not None and self._secret in raw:
@@ -497,8 +404,8 @@ class ChatClient:
                     ep.cooldown = DOWN_MIN_S
                     ep.ok += 1
                     self._n_ok += 1
-                    if self._limit < self._concurrency:
-                        self._succeeded()
+                    if lim.limit < self._concurrency:
+                        lim.succeeded()
                     return Reply("ok", body, latency_ms, attempts, None, status, ep.name)
                 kind, head = "bad_json", f"HTTP {status} with a body that is not a JSON object"
                 detail = repr(" ".join(raw[:80].decode("utf-8", "replace").split()))
@@ -522,8 +429,8 @@ class ChatClient:
                 head = f"HTTP {status}"
                 retryable = status >= 500 or status in RETRY_STATUSES
                 if status in OVERLOAD_STATUSES:
-                    retry_after = _retry_after(retry_after_h)
-                    self._overloaded(epoch, status, retry_after)
+                    retry_after = retry_after_seconds(retry_after_h)
+                    lim.overloaded(epoch, status, retry_after, self.MAX_RETRY_AFTER)
                     if retry_after is not None and retry_after > self.MAX_RETRY_AFTER:
                         retryable = False
                         detail = (f"the server asks to retry after {retry_after:.0f} s, more than the "
@@ -534,10 +441,7 @@ class ChatClient:
                 after = f" after {attempts} attempts" if attempts > 1 else ""
                 return Reply("error", body, latency_ms, attempts, self._scrub(f"{head}{after}: {detail}"),
                              status or None, ep.name)
-            if retry_after is not None:
-                wait = retry_after + self._rng.uniform(0.0, self._backoff_base)
-            else:
-                wait = self._rng.uniform(0.0, min(self._backoff_max, self._backoff_base * (2 ** (attempts - 1))))
+            wait = backoff_wait(self._rng, attempts, retry_after, self._backoff_base, self._backoff_max)
             self._retries += 1
             if self._on_event is not None:
                 self._event("retry", {"endpoint": ep.name, "attempt": attempts,
