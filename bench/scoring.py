@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(read + parse + score + write + summarize; goal {PIPELINE_GOAL:,.0f}/s: {n / t_pipe / PIPELINE_GOAL:.1f}x)")
 
         if not args.no_cli:
-            from harness.cli import main as cli
+            from harness.score.recorded import score_recorded
             suite = folder / "bench-suite.jsonl"
             lines = [case_dict(c) for c in cases.values() if _kind(c) != "bfcl"]
             lines += [{k: v for k, v in d.items() if k != "reference"} for d in bfcl_dicts]
@@ -410,13 +410,12 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.setdefault("HARNESS_HOME", str(folder / "home"))
             os.environ["HARNESS_CACHE_DIR"] = str(folder / "cache")    # a cold suite load
             t0, c0 = time.perf_counter(), time.process_time()
-            with contextlib.redirect_stdout(io.StringIO()):
-                rc = cli(["score", "--suite", str(suite), "--responses", str(resp_path),
-                          "--out", str(folder / "cli-run"), "--quiet"])
+            with contextlib.redirect_stdout(io.StringIO()):   # what `harness score --quiet` runs, in process
+                scored = score_recorded(str(suite), resp_path, folder / "cli-run")
             e2e, cpu = time.perf_counter() - t0, time.process_time() - c0
             print(f"harness score end to end, {n} responses: {n / cpu:,.0f} responses/s per core "
-                  f"({n / e2e:,.0f}/s wall; exit {rc}; cold suite load and validation of {len(lines)} cases, "
-                  f"run dir, leaderboard included)")
+                  f"({n / e2e:,.0f}/s wall; pass rate {scored.summary.get('pass_rate')}; cold suite load and "
+                  f"validation of {len(lines)} cases, run dir, leaderboard included)")
     return 0
 
 

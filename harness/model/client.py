@@ -16,7 +16,8 @@ request POSTed as bytes to a pre-parsed URL and its body read with one `json.loa
 into that header: it is never part of a repr, an error message, `stats` or an event, and any echo of it
 in a response body is replaced with `***` (keys of 8 characters or more).
 
-Concurrency (AIMD, harness.model.limits with the back-off and Retry-After policy): at most `limit` requests in flight, `limit` starting at `concurrency`. A 429 or an
+Concurrency (AIMD, harness.model.limits, with the back-off and Retry-After policy): at most `limit`
+requests in flight, `limit` starting at `concurrency`. A 429 or an
 overload answer (503, 529) halves `limit` (not below 1) — once per congestion event: answers to
 requests sent before the last decrease, and answers within the `Retry-After` that came with the last
 decrease, do not halve it again (so a server that rejects a steady 10% of requests costs a few
