@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness._util.processes import ExitedEarly, NotReady, ServerProcess  # noqa: E402
+from harness.serve.process import ExitedEarly, NotReady, ServerProcess  # noqa: E402
 
 GOAL = 2.0
 TEXTS = [f"<read_file>\n<path>src/module_{i}.py</path>\n</read_file> please read the file {i} and list "

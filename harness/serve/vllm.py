@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness._util.processes import ExitedEarly, NotReady, ServerProcess, http_ok
+from harness.serve.process import ExitedEarly, NotReady, ServerProcess, http_ok
 from harness.errors import UserError
 
 DEFAULT_MAX_LORA_RANK = 16     # vLLM's defaults

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness._util.processes import ExitedEarly, NotReady, ServerProcess
+from harness.serve.process import ExitedEarly, NotReady, ServerProcess
 
 # the sys.path entry this copy of harness was imported from (harness/testing/spawn.py -> its parent)
 _IMPORT_ROOT = Path(__file__).resolve().parents[2]
