@@ -5,7 +5,7 @@ installed, the unsloth backend against the peft backend.
     python bench/train.py [--preset tiny] [--steps 10] [--batch-size 8] [--threads 1[,2]] [--repeat 3]
                           [--no-full] [--explain] [--max-length N] [--json]
 
-Builds, in a temporary directory, a model of a `trainers.scratch.tiny` preset (random weights, a tokenizer
+Builds, in a temporary directory, a model of a `trainers.scratch.presets` preset (random weights, a tokenizer
 trained on the data) and SFT data from roo-starter's train split (compact system prompt, loss on the
 reference only), then times, for each --threads value, interleaved --repeat times, best of each:
 
@@ -15,7 +15,7 @@ reference only), then times, for each --threads value, interleaved --repeat time
   plain         the floor: the same LoRA (peft_backend.build_peft_model, same seed, so the same initial
                 weights), the very batches the SFTTrainer draws (its own dataloader: same order, same
                 right padding), AdamW, forward / cross-entropy / backward / step, nothing else
-  plain-share   the plain loop with the shared-prefix loss (trainers.scratch.train.prefix_shared_loss), so
+  plain-share   the plain loop with the shared-prefix loss (trainers.sft.prefix.prefix_shared_loss), so
                 that `peft` has a like-for-like floor too
   full          the plain loop, full fine-tuning (every weight trainable; reference, --no-full skips it)
   --explain     plain+mask: the plain loop given the attention mask the trainer passes; plain+trl-head:
@@ -92,8 +92,8 @@ class Timing:
 def trainer_clock(record: dict[str, float]) -> Iterator[None]:
     """While active, the trainer class the peft backend makes also records the CPU time of its train()
     (training.json has wall time only). A probe around train(), nothing inside the loop changes."""
-    from trainers.backends import peft as peft_backend
-    make = peft_backend.make_trainer_class
+    from trainers.sft import trainer as sft_trainer
+    make = sft_trainer.make_trainer_class
 
     def timed(share_prefix: bool) -> Any:
         cls = make(share_prefix)
@@ -107,16 +107,16 @@ def trainer_clock(record: dict[str, float]) -> Iterator[None]:
                     record["cpu_s"] = time.process_time() - c0
         return Clocked
 
-    peft_backend.make_trainer_class = timed
+    sft_trainer.make_trainer_class = timed
     try:
         yield
     finally:
-        peft_backend.make_trainer_class = make
+        sft_trainer.make_trainer_class = make
 
 
 def train_config(model_dir: Path, data_file: Path, args: argparse.Namespace, out: Path, threads: int | None,
                  share: bool) -> Any:
-    from trainers.backends.peft import TrainConfig
+    from trainers.config import TrainConfig
     return TrainConfig(base_model=str(model_dir), out=str(out), data=str(data_file),
                        lora_r=16, max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
                        seed=args.seed, threads=threads, share_prefix=share, progress=False, overwrite=True)
@@ -126,14 +126,13 @@ def build(tmp: Path, args: argparse.Namespace) -> Setup:
     """Model + tokenizer + SFT file, then the batches: taken from an SFTTrainer built exactly as the
     backend builds it, so the plain loop trains on what the backend trains on."""
     from harness.suite import load_suite
-    from trainers import data
-    from trainers.sft import common
+    from trainers import data, scratch
     from trainers.backends import peft as peft_backend
-    from trainers.scratch import train as scratch
-    from trainers.scratch import tiny
+    from trainers.sft import trainer as sft_trainer
+    from trainers.sft.runtime import dtype_for_device, seed_everything
 
     examples = data.examples_from_cases(load_suite("roo-starter").split("train"), None, "compact")
-    model_dir = tiny.build_tiny_model(tmp / "model", scratch.corpus_texts(examples), preset=args.preset, seed=0)
+    model_dir = scratch.build_tiny_model(tmp / "model", scratch.corpus_texts(examples), preset=args.preset, seed=0)
     need = args.steps * args.batch_size
     if need > len(examples):
         raise SystemExit(f"--steps x --batch-size = {need} > {len(examples)} examples: keep the run within one epoch")
@@ -148,14 +147,14 @@ def build(tmp: Path, args: argparse.Namespace) -> Setup:
 
     cfg = train_config(model_dir, data_file, args, tmp / "probe", 1, False).resolved()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    exs, _ = peft_backend.load_examples(cfg, tok)
-    common.seed_everything(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=peft_backend._dtype_for_device())
+    exs, _ = sft_trainer.load_examples(cfg, tok)
+    seed_everything(cfg.seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype_for_device())
     params = sum(p.numel() for p in model.parameters())
     model, _ = peft_backend.build_peft_model(model, cfg)
-    sft_args = peft_backend.sft_config(cfg, len(exs))
-    trainer = peft_backend.make_trainer_class(False)(
-        model=model, args=sft_args, train_dataset=peft_backend.to_dataset(exs), processing_class=tok)
+    sft_args = sft_trainer.sft_config(cfg, len(exs))
+    trainer = sft_trainer.make_trainer_class(False)(
+        model=model, args=sft_args, train_dataset=sft_trainer.to_dataset(exs), processing_class=tok)
     s = Setup(tmp, model_dir, data_file, len(exs), params, len(tok), int(tok.pad_token_id))
     s.amp = "bf16" if sft_args.bf16 else "fp16" if sft_args.fp16 else None
     for i, b in enumerate(trainer.get_train_dataloader()):
@@ -173,8 +172,8 @@ def build(tmp: Path, args: argparse.Namespace) -> Setup:
 
 
 def run_peft(s: Setup, args: argparse.Namespace, threads: int, share: bool, run_no: int) -> Timing:
-    from trainers.sft import common
     from trainers.backends import peft as peft_backend
+    from trainers.sft import read_trainer_log
     out = s.tmp / f"peft-{run_no}"
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -182,7 +181,7 @@ def run_peft(s: Setup, args: argparse.Namespace, threads: int, share: bool, run_
         res = peft_backend.train(train_config(s.model_dir, s.data_file, args, out, threads, share))
     wall = time.perf_counter() - t0
     info = res.info
-    log = common.read_trainer_log(out)
+    log = read_trainer_log(out)
     shutil.rmtree(out, ignore_errors=True)
     if [r["step"] for r in log] != list(range(1, args.steps + 1)):
         raise SystemExit(f"the backend's trainer_log has steps {[r['step'] for r in log]}, not 1..{args.steps}")
@@ -206,9 +205,9 @@ def run_plain(s: Setup, args: argparse.Namespace, threads: int, variant: str) ->
     import torch
     from transformers import AutoModelForCausalLM
 
-    from trainers.sft import common
     from trainers.backends import peft as peft_backend
-    from trainers.scratch import train as scratch
+    from trainers.sft.prefix import prefix_shared_loss
+    from trainers.sft.runtime import dtype_for_device, seed_everything
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -217,9 +216,9 @@ def run_plain(s: Setup, args: argparse.Namespace, threads: int, variant: str) ->
         if variant == "full":
             cfg.method, cfg.lr = "full", None
             cfg = cfg.resolved()
-        common.seed_everything(cfg.seed)
+        seed_everything(cfg.seed)
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-        model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=peft_backend._dtype_for_device()).to(dev)
+        model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=dtype_for_device()).to(dev)
         if "trl-head" in variant:
             # what TRL 1.x's SFTTrainer puts on the model: log-probs, entropy and top-1 in tiles, no logits
             from trl.trainer.utils import add_fused_lm_head
@@ -244,7 +243,7 @@ def run_plain(s: Setup, args: argparse.Namespace, threads: int, variant: str) ->
         for i, b in enumerate(batches):
             if variant == "plain-share":
                 with on_device:
-                    loss, _ = scratch.prefix_shared_loss(core, lists[i], s.pad_id)
+                    loss, _ = prefix_shared_loss(core, lists[i], s.pad_id)
             elif "trl-head" in variant:
                 with amp:
                     loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"],
@@ -347,7 +346,7 @@ def report(s: Setup, args: argparse.Namespace, threads: list[int], variants: lis
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", default="tiny", help="trainers.scratch.tiny preset of the model (tiny, small)")
+    ap.add_argument("--preset", default="tiny", help="trainers.scratch.presets preset of the model (tiny, small)")
     ap.add_argument("--steps", type=int, default=10, help="optimizer steps per run (default 10)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=None, help="cut examples to N tokens (default: whole)")

@@ -13,12 +13,14 @@ seeded replay share of cases that passed is added so the model does not forget t
 cases are never used. Only the last message (the reference) is a training target: earlier assistant
 turns of a multi-turn case are context and carry `"training": false`.
 
-    examples = examples_from_run("runs/x", replay=0.2, seed=0)
+    examples, stats = examples_from_results(suite.cases, run.results(), system, replay=0.2, seed=0)
     examples = examples_from_cases(suite.split("train"), None, "compact")
     kept, stats = fit_to_length(examples, tokenizer, max_length=1024)   # cut from the left or skip
     write_jsonl(examples, "sft.jsonl")                                   # TRL / Axolotl / LLaMA-Factory
 
-Imports the standard library and the project only; a tokenizer is needed only for `fit_to_length`.
+Pure: cases, result lines and the system prompt are handed in (the harness reads run directories and
+suites: `harness.loop.data.export_run`). Imports the standard library and `protocols` only; a tokenizer
+is needed only for `fit_to_length`.
 """
 from __future__ import annotations
 
@@ -100,7 +102,8 @@ class SystemPrompt:
 
 # -- one case → prompt / example --------------------------------------------------------------------
 
-def _protocol_for(case: Any, protocol: Any, cache: dict[Any, Any]) -> Any:
+def protocol_for(case: Any, protocol: Any, cache: dict[Any, Any]) -> Any:
+    """The Protocol of `case`: `protocol` (a Protocol, a name or a spec) or the case's own, one per spec in `cache`."""
     import protocols
     spec = protocol if protocol is not None else case.protocol
     if hasattr(spec, "parse") and hasattr(spec, "render_system"):
@@ -172,13 +175,13 @@ def examples_from_cases(cases: Iterable[Any], protocol: Any = None,
     for c in cases:
         if getattr(c, "split", "test") != "train":
             continue
-        ex = example_for(c, _protocol_for(c, protocol, cache), system)
+        ex = example_for(c, protocol_for(c, protocol, cache), system)
         if ex is not None:
             out.append(ex)
     return out
 
 
-# -- a run → examples -------------------------------------------------------------------------------
+# -- a run's results → examples ----------------------------------------------------------------------
 
 @dataclass
 class ExportStats:
@@ -200,55 +203,26 @@ class ExportStats:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def _load_run_suite(manifest: Mapping[str, Any], run_path: Path, suite_override: str | None) -> Any:
-    from harness.suite.load import load_suite
-    rec = manifest.get("suite") or {}
-    if suite_override:
-        suite = load_suite(suite_override)
-    else:
-        path, name = rec.get("path"), rec.get("name")
-        if path and Path(str(path)).is_file():
-            suite = load_suite(str(path))
-        elif name:
-            try:
-                suite = load_suite(str(name))
-            except UserError:
-                raise UserError(f"{run_path}/run.json: the run's suite {name!r} ({path}) is not found; "
-                                f"pass --suite FILE") from None
-        else:
-            raise UserError(f"{run_path}/run.json: records no suite; pass --suite FILE")
-    want = rec.get("hash")
-    if want and suite.content_hash and want != suite.content_hash:
-        raise UserError(f"{run_path}/run.json: suite {suite.name!r} changed since the run (content hash "
-                        f"{str(want)[:12]}… vs {str(suite.content_hash)[:12]}…); the references must be those "
-                        f"the run was scored against")
-    return suite
-
-
-def _protocol_override(manifest: Mapping[str, Any]) -> str | None:
-    ov = manifest.get("protocol_override")
-    return ov if isinstance(ov, str) and ov else None
-
-
-def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: int = 0,
-               suite: str | None = None) -> tuple[list[dict[str, Any]], ExportStats]:
-    """(examples, stats) for a run directory. See the module docstring."""
-    from harness.log.rundir import RunDir
+def check_replay(replay: float) -> None:
     if not 0.0 <= replay < 1.0:
         raise UserError(f"--replay {replay}: the replay share must be in [0, 1)")
-    rd = RunDir(run_dir).require()
-    manifest = rd.manifest()
-    where = str(rd.manifest_path)
-    system = SystemPrompt.from_record(manifest.get("system_prompt"), where)
-    st = ExportStats(run=str(rd.path))
-    s = _load_run_suite(manifest, rd.path, suite)
-    by_id = {c.id: c for c in s.cases}
-    override = _protocol_override(manifest)
+
+
+def examples_from_results(cases: Sequence[Any], results: Iterable[Mapping[str, Any]], system: SystemPrompt, *,
+                          protocol: Any = None, replay: float = 0.0, seed: int = 0, suite_name: str = "",
+                          stats: ExportStats | None = None) -> tuple[list[dict[str, Any]], ExportStats]:
+    """(examples, stats) of a run's result lines over its suite's `cases`: one example per failed
+    train-split case with a reference (in suite order), plus a seeded `replay` share of cases whose every
+    ok sample passed. `protocol`: the run's --protocol override (None: each case's own). The harness
+    reads the run directory and the suite (`harness.loop.data.export_run`) and hands them in here."""
+    check_replay(replay)
+    st = stats or ExportStats()
+    by_id = {c.id: c for c in cases}
     cache: dict[Any, Any] = {}
 
     failed: dict[str, None] = {}          # the failed cases (exported in suite order, not arrival order)
     ok_any: dict[str, bool] = {}          # case -> every ok sample passed so far
-    for r in rd.results():
+    for r in results:
         if r.get("status") != "ok":
             st.errors += 1
             continue
@@ -262,10 +236,10 @@ def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: in
             failed[cid] = None
         ok_any[cid] = ok_any.get(cid, True) and passed
     if st.skipped_unknown:
-        st.warnings.append(f"{st.skipped_unknown} result lines name cases that are not in suite {s.name!r}")
+        st.warnings.append(f"{st.skipped_unknown} result lines name cases that are not in suite {suite_name!r}")
 
     examples: list[dict[str, Any]] = []
-    order = {c.id: i for i, c in enumerate(s.cases)}
+    order = {c.id: i for i, c in enumerate(cases)}
     for cid in sorted(failed, key=order.__getitem__):   # suite order: results.jsonl is in arrival order
         case = by_id[cid]
         if case.split != "train":
@@ -274,7 +248,7 @@ def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: in
         if not case.reference:
             st.skipped_no_reference += 1
             continue
-        ex = example_for(case, _protocol_for(case, override, cache), system, kind="failure")
+        ex = example_for(case, protocol_for(case, protocol, cache), system, kind="failure")
         examples.append(ex)
     st.failed_cases = len(examples)
 
@@ -287,20 +261,13 @@ def export_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: in
         pick = rng.sample(sorted(pool), min(want, len(pool)))
         for cid in pick:
             case = by_id[cid]
-            examples.append(example_for(case, _protocol_for(case, override, cache), system, kind="replay"))
+            examples.append(example_for(case, protocol_for(case, protocol, cache), system, kind="replay"))
         st.replay = len(pick)
         if len(pick) < want:
             st.warnings.append(f"replay: wanted {want} passed cases, only {len(pick)} available")
     if examples and replay > 0:
         random.Random(seed + 1).shuffle(examples)   # replays spread through the set, seeded
     return examples, st
-
-
-def examples_from_run(run_dir: str | os.PathLike[str], *, replay: float = 0.0, seed: int = 0,
-                      suite: str | None = None) -> list[dict[str, Any]]:
-    """The training examples of a run: its failed train-split cases (one per case) plus a seeded
-    replay share (`replay` = the fraction of the result that are passed cases)."""
-    return export_run(run_dir, replay=replay, seed=seed, suite=suite)[0]
 
 
 # -- length -----------------------------------------------------------------------------------------
@@ -491,7 +458,7 @@ def split_prompt_completion(ex: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "ExportStats", "SystemPrompt", "count_tokens", "data_sha256", "example_for", "examples_from_cases",
-    "examples_from_run", "export_run", "fit_example", "fit_to_length", "prompt_for", "read_jsonl",
-    "split_prompt_completion", "to_record", "write_jsonl",
+    "ExportStats", "SystemPrompt", "check_replay", "count_tokens", "data_sha256", "example_for",
+    "examples_from_cases", "examples_from_results", "fit_example", "fit_to_length", "prompt_for", "protocol_for",
+    "read_jsonl", "split_prompt_completion", "to_record", "write_jsonl",
 ]

@@ -43,11 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from trainers import data
 
     from harness.errors import UserError
+    from harness.loop.data import export_run
     if args.max_length and not args.tokenizer:
         raise UserError("--max-length counts tokens with a model's tokenizer and chat template; add --tokenizer DIR")
     if args.tokenizer and not args.max_length:
         raise UserError("--tokenizer is only used with --max-length N")
-    examples, st = data.export_run(args.run, replay=args.replay, seed=args.seed, suite=args.suite)
+    examples, st = export_run(args.run, replay=args.replay, seed=args.seed, suite=args.suite)
     if args.max_length:
         try:
             from transformers import AutoTokenizer

@@ -74,7 +74,7 @@ def register(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from trainers.backends.peft import TrainConfig
+    from trainers.config import TrainConfig
     return TrainConfig(
         base_model=args.base_model, out=args.out, run=args.run, data=args.data, backend=args.backend,
         method=args.method, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
@@ -89,20 +89,24 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.loop.data import export_run
     cfg = config_from_args(args)
     if args.backend == "unsloth":
         from trainers.backends import unsloth as unsloth_backend
-        result = unsloth_backend.train(cfg)          # checks the GPU and the package before importing either
+        result = unsloth_backend.train(cfg, export_run)   # checks the GPU and the package before importing either
     elif args.backend == "grpo":
         from trainers.backends import grpo as grpo_backend
-        result = grpo_backend.train(cfg, num_generations=args.num_generations, max_new_tokens=args.max_new_tokens,
-                                    temperature=args.temperature)
+
+        from harness.loop.reward import RunVerdictReward
+        reward = RunVerdictReward(cfg.run, cfg.suite) if cfg.run else None
+        result = grpo_backend.train(cfg, export_run, reward, num_generations=args.num_generations,
+                                    max_new_tokens=args.max_new_tokens, temperature=args.temperature)
         r0, r1 = result.info.get("reward_first"), result.info.get("reward_last")
         if r0 is not None:
             print(f"mean reward: first step {r0:.3f}, last step {r1:.3f}")
     else:
         from trainers.backends import peft as peft_backend
-        result = peft_backend.train(cfg)
+        result = peft_backend.train(cfg, export_run)
     tps = f"{result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else "tokens/s n/a"
     loss = f"{result.train_loss:.4f}" if isinstance(result.train_loss, (int, float)) else "n/a"
     kind = result.info.get("kind", "")

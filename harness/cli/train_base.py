@@ -18,7 +18,7 @@ HELP = "train a small base model from scratch on a suite's train split (byte-lev
 
 
 def register(sub: Any) -> None:
-    from trainers.scratch.tiny import PRESETS
+    from trainers.scratch import PRESETS
     p = sub.add_parser("train-base", help=HELP, description=HELP)
     p.add_argument("--suite", required=True, metavar="S", help="a shipped suite name or a suite file")
     p.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
@@ -50,8 +50,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainers.scratch.train import TrainBaseConfig, train_base
-    cfg = TrainBaseConfig(suite=args.suite, out=args.out, preset=args.preset, minutes=args.minutes,
+    from trainers.scratch import TrainBaseConfig, train_base
+
+    from harness.suite import load_suite
+    suite = load_suite(args.suite)
+    cfg = TrainBaseConfig(suite=suite, out=args.out, preset=args.preset, minutes=args.minutes,
                           max_steps=args.max_steps, seed=args.seed, system_prompt=args.system_prompt,
                           batch_size=args.batch_size, lr=args.lr, prompt_free=args.prompt_free, augment=args.augment,
                           share_prefix=not args.no_share_prefix, threads=args.threads,
@@ -66,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {args.preset} ({params:,} parameters) for {res.steps} steps in {res.wall_s:.0f}s, "
           f"loss {loss} -> {res.out}")
     if args.eval:
-        from harness.suite import load_suite
         from harness.eval.local import evaluate_model
-        suite = load_suite(args.suite)
         test = suite.split("test")
         if not test:
             print(f"suite {suite.name!r} has no test split to evaluate")

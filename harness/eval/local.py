@@ -5,11 +5,18 @@ the suite's protocol — the measurement behind `train-base` (no server needed).
     report["pass_rate"], report["by_tool"]
 
 Each batch shares its common token prefix (the system prompt and the start of the user turn): the
-prefix is run once and its KV cache is expanded across the batch; the rest of each prompt sits after
-left padding in the middle, with its own position ids, so every row decodes from the same step.
-Prompts are rendered exactly as the runner sends them (`trainers.data.prompt_for`) with the model's
-chat template. Native protocols: `<tool_call>{json}</tool_call>` blocks of the output (the tiny
-template's rendering of tool calls) become OpenAI `tool_calls`, as the local engine returns them.
+prefix is run once and its KV cache is expanded across the batch (`trainers.sft.prefix`); the rest of
+each prompt sits after left padding in the middle, with its own position ids, so every row decodes from
+the same step.
+
+Same judge as the runner: each case's protocol comes from the runner's `ProtocolCache`, its messages
+and tools are rendered as the runner sends them (`trainers.data.prompt_for`: the protocol's
+`render_system` and `request_tools`), the text is cut at the protocol's stop sequences (as the engine
+cuts at a request's `stop`), and the answer is parsed by the protocol and judged by
+`harness.score.verdicts.score`, a scoring error counting as a failure. One difference stays: native
+protocols' `<tool_call>{json}</tool_call>` blocks (the tiny template's rendering of tool calls) become
+OpenAI `tool_calls` here (`to_message`), as a server with a hermes tool-call parser returns them, while
+the local engine leaves tool calls in `content`.
 """
 from __future__ import annotations
 
@@ -62,7 +69,7 @@ def generate_greedy(model: Any, rows: list[list[int]], eos_ids: set[int], pad_id
     import torch
     from transformers import DynamicCache
 
-    from trainers.scratch.train import cache_kwarg, expand_cache
+    from trainers.sft.prefix import cache_kwarg, expand_cache
 
     bsz = len(rows)
     p = _common_prefix(rows)
@@ -128,9 +135,10 @@ def _evaluate(model_dir: Any, cases: list[Any], system_style: Any, max_new_token
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.score.verdicts import by_tool_key, score
-
     from trainers import data
+
+    from harness.score.protocols import ProtocolCache
+    from harness.score.verdicts import by_tool_key, score
 
     if model is None:
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
@@ -139,10 +147,11 @@ def _evaluate(model_dir: Any, cases: list[Any], system_style: Any, max_new_token
     was_training = model.training
     model.eval()
     system = data.SystemPrompt.parse(system_style)
-    cache: dict[Any, Any] = {}
+    fixed = protocol if hasattr(protocol, "parse") else None          # a Protocol object for every case
+    protocols = ProtocolCache(None if fixed is not None else protocol)
     items = []
     for c in cases:
-        proto = data._protocol_for(c, protocol, cache)
+        proto = fixed if fixed is not None else protocols.get(c)
         msgs, tools = data.prompt_for(c, proto, system)
         ids = tokenizer.apply_chat_template(msgs, tools=tools, tokenize=True, add_generation_prompt=True,
                                             return_dict=True)["input_ids"]
@@ -178,9 +187,17 @@ def _evaluate(model_dir: Any, cases: list[Any], system_style: Any, max_new_token
             if k >= 0:
                 text = text[:k]
         msg = to_message(text, proto.wire)
-        turn = proto.parse(msg, mode=c.mode, tools=c.tools)
-        v = score(c, turn, proto)
+        try:
+            turn = proto.parse(msg, mode=c.mode, tools=c.tools)
+            v = score(c, turn, proto)
+        except Exception:  # noqa: BLE001 - as in the runner: a parser bug fails this answer, not the run
+            turn, v = None, None
         key = by_tool_key(c, turn)
+        if v is None:
+            by_tool[key][0] += 1
+            if keep_outputs:
+                outputs.append({"id": c.id, "passed": False, "text": texts[i], "violations": []})
+            continue
         by_tool[key][0] += 1
         by_tool[key][1] += int(v.passed)
         passed += int(v.passed)

@@ -15,7 +15,7 @@ Each round, on the model currently served (the base, or the last promoted adapte
    train cases from the suite's generator spec, drawn in proportion to each (task, template)'s failure
    rate in step 1 (never a near-duplicate of a test case), written as OpenAI-messages JSONL;
 3. ``train``       — a LoRA adapter, continuing the current one (`--init-adapter`);
-4. ``check``       — vLLM's adapter rules (harness.serve.check_adapter);
+4. ``check``       — vLLM's adapter rules (trainers.vllm_rules.check_adapter);
 5. ``load``        — hot-load under a unique name through the runtime LoRA API;
 6. ``eval_test``   — evaluate the held-out test split on the candidate;
 7. ``decide``      — promote when the held-out pass rate rises and the cases that passed before show no
@@ -320,7 +320,9 @@ class Loop:
             return info
 
         def data() -> dict[str, Any]:
-            from trainers.data import data_sha256, examples_from_run, write_jsonl
+            from trainers.data import data_sha256, write_jsonl
+
+            from harness.loop.data import examples_from_run
 
             from harness.log.rundir import RunDir
             run_dir = rnd["stages"]["eval_train"]["run_dir"]
@@ -354,7 +356,9 @@ class Loop:
             d = rnd["stages"]["data"]
             if not d.get("examples"):
                 return {"skipped": "nothing to train on: every train case passed"}
-            from trainers.backends.peft import RUN_CONFIG, TrainConfig, train as run_train
+            from trainers.backends.peft import train as run_train
+            from trainers.config import TrainConfig
+            from trainers.sft.checkpoints import RUN_CONFIG
             adir = rdir / "adapter"
             res = run_train(TrainConfig(
                 base_model=c.base_model, out=str(adir), data=d["path"], backend=c.backend, method="lora",
@@ -372,7 +376,7 @@ class Loop:
             t = rnd["stages"]["train"]
             if t.get("skipped"):
                 return {"skipped": t["skipped"]}
-            from harness.serve import check_adapter
+            from trainers.vllm_rules import check_adapter
             problems = check_adapter(t["adapter"], max_lora_rank=c.max_lora_rank, base_model=c.base_model)
             return {"problems": problems}
 

@@ -52,7 +52,7 @@ def build_model(out: Path, preset: Any = "test") -> Path:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from trainers.scratch.tiny import build_tiny_model
+    from trainers.scratch import build_tiny_model
 
     d = build_tiny_model(out, TEXTS, preset=preset)
     model = AutoModelForCausalLM.from_pretrained(str(d))
@@ -155,7 +155,7 @@ def stop_engine(proc: subprocess.Popen[str]) -> int:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from trainers.scratch.tiny import PRESETS, Preset
+    from trainers.scratch import PRESETS, Preset
 
     tmp = tmp_path_factory.mktemp("engine")
     model = build_model(tmp / "model")

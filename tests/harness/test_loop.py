@@ -42,7 +42,7 @@ def small_suite(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def served_base(tmp_path_factory, small_suite):
-    from trainers.scratch.tiny import PRESETS, Preset, build_tiny_model
+    from trainers.scratch import PRESETS, Preset, build_tiny_model
     suite = load_suite(str(small_suite))
     texts = [m["content"] for c in suite.cases for m in c.messages] + [c.reference["content"] for c in suite.cases]
     root = tmp_path_factory.mktemp("served")

@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 
 from trainers import data
-from trainers.sft import common
+from trainers import sft
+from trainers.scratch import augment, presets, schedule, tokenizer
 from trainers.scratch import train as scratch
+from trainers.sft import prefix
+
+from harness.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +84,7 @@ def test_cli_writes_a_loadable_model_dir(suite_file, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(out))
     model = AutoModelForCausalLM.from_pretrained(str(out))
-    assert common.has_generation_markers(tok.chat_template)
+    assert sft.has_generation_markers(tok.chat_template)
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|pad|>"
     assert model.config.vocab_size == len(tok) and model.generation_config.eos_token_id == tok.eos_token_id
     text = tok.apply_chat_template([{"role": "user", "content": "Show me app/x.py."}], tokenize=False,
@@ -91,21 +95,19 @@ def test_cli_writes_a_loadable_model_dir(suite_file, tmp_path):
     assert info["steps"] == 6 and info["seed"] == 1 and info["suite"]["name"] == "gen-mini"
     assert info["hyperparameters"]["prompt_free_steps"] == 3 and info["system_prompt"] == {"style": "compact"}
     assert info["train_cases"] == 40 and info["interrupted"] is False
-    log = common.read_trainer_log(out)
-    assert log and log[-1]["step"] == 6 and set(common.LOG_FIELDS) <= set(log[-1])
+    log = sft.read_trainer_log(out)
+    assert log and log[-1]["step"] == 6 and set(sft.LOG_FIELDS) <= set(log[-1])
     rep = json.loads((out / "eval.json").read_text())
     assert rep["n"] == 8 and 0.0 <= rep["pass_rate"] <= 1.0
 
 
 def _setup(suite_file, system=True):
-    from harness.suite import load_suite
-    from trainers.scratch import tiny
     examples = data.examples_from_cases(load_suite(str(suite_file)).cases, None, "compact")
     if not system:
         examples = [scratch.without_system(e) for e in examples]
-    tok = tiny.train_tokenizer(scratch.corpus_texts(examples), 400)
-    enc = common.encode_examples(tok, examples)
-    model = tiny.init_model(tok, "test", seed=0)
+    tok = tokenizer.train_tokenizer(tokenizer.corpus_texts(examples), 400)
+    enc = sft.encode_examples(tok, examples)
+    model = presets.init_model(tok, "test", seed=0)
     return tok, model, examples, enc
 
 
@@ -116,17 +118,17 @@ def test_prefix_kv_reuse_gives_the_plain_loss_and_gradients(suite_file):
     with torch.no_grad():                      # move off the symmetric init so the check is not trivial
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    aug = scratch.CopyAugmenter(tok, examples, enc)
+    aug = augment.CopyAugmenter(tok, examples, enc)
     rng = random.Random(0)
     batch = [enc[i] if i % 2 else aug.sample(i, rng) for i in range(12)]   # mixed lengths, fresh values
     assert len({len(b[0]) for b in batch}) > 1
-    p = scratch.shared_prefix_length(batch)
+    p = prefix.shared_prefix_length(batch)
     assert p > 50                               # the system prompt is shared
-    plain, n1 = scratch.plain_loss(model, batch, tok.pad_token_id)
+    plain, n1 = prefix.plain_loss(model, batch, tok.pad_token_id)
     plain.backward()
     g1 = {k: v.grad.clone() for k, v in model.named_parameters()}
     model.zero_grad()
-    shared, n2 = scratch.prefix_shared_loss(model, batch, tok.pad_token_id)
+    shared, n2 = prefix.prefix_shared_loss(model, batch, tok.pad_token_id)
     shared.backward()
     g2 = {k: v.grad.clone() for k, v in model.named_parameters()}
     assert n1 == n2 > 0
@@ -137,26 +139,26 @@ def test_prefix_kv_reuse_gives_the_plain_loss_and_gradients(suite_file):
 
 def test_copy_augmentation_keeps_the_loss_span(suite_file):
     tok, model, examples, enc = _setup(suite_file)
-    aug = scratch.CopyAugmenter(tok, examples, enc)
+    aug = augment.CopyAugmenter(tok, examples, enc)
     assert aug.n_augmentable == len(examples)
     rng = random.Random(3)
     ids, labels = aug.sample(0, rng)
-    target = tok.decode([t for t, lab in zip(ids, labels) if lab != common.IGNORE_INDEX])
+    target = tok.decode([t for t, lab in zip(ids, labels) if lab != sft.IGNORE_INDEX])
     convo = tok.decode(ids)
     assert target.endswith("<|im_end|>") and target.startswith("<")
     old = examples[0]["messages"][-1]["content"]
     assert target[:-len("<|im_end|>")] != old                     # new values ...
     path = target.split("<path>")[1].split("</path>")[0]
     assert path in convo.split("<|im_start|>assistant")[0]        # ... copied from the new conversation
-    assert convo.startswith(tok.decode(enc[0][0][:scratch.shared_prefix_length([enc[0], enc[1]])]))
+    assert convo.startswith(tok.decode(enc[0][0][:prefix.shared_prefix_length([enc[0], enc[1]])]))
     # without the system prompt too ("List the files in x" must not rename the list_files tag)
     import protocols
     proto = protocols.get("roo-xml")
     bare = [scratch.without_system(e) for e in examples]
-    aug2 = scratch.CopyAugmenter(tok, bare, common.encode_examples(tok, bare))
+    aug2 = augment.CopyAugmenter(tok, bare, sft.encode_examples(tok, bare))
     for i, ex in enumerate(bare):
         ids, labels = aug2.sample(i, rng)
-        text = tok.decode([t for t, lab in zip(ids, labels) if lab != common.IGNORE_INDEX])[:-len("<|im_end|>")]
+        text = tok.decode([t for t, lab in zip(ids, labels) if lab != sft.IGNORE_INDEX])[:-len("<|im_end|>")]
         turn = proto.parse(text, mode="code")
         assert not turn.violations and [c.name for c in turn.calls] == [ex["messages"][-1]["content"][1:].split(">")[0]]
 
@@ -165,7 +167,7 @@ def test_same_seed_same_weights(suite_file, tmp_path):
     from safetensors.torch import load_file
 
     def run(seed, name):
-        scratch.train_base(scratch.TrainBaseConfig(suite=str(suite_file), out=str(tmp_path / name), preset="test",
+        scratch.train_base(scratch.TrainBaseConfig(suite=load_suite(str(suite_file)), out=str(tmp_path / name), preset="test",
                                                    max_steps=4, seed=seed, batch_size=8, progress=False))
         return load_file(str(tmp_path / name / "model.safetensors"))
     a, b, c = run(0, "a"), run(0, "b"), run(1, "c")
@@ -175,10 +177,9 @@ def test_same_seed_same_weights(suite_file, tmp_path):
 
 def test_batched_greedy_with_shared_prefix_matches_generate(suite_file, tmp_path):
     import torch
-    from harness.suite import load_suite
     from harness.eval import local as evaluate_local
     out = tmp_path / "m"
-    scratch.train_base(scratch.TrainBaseConfig(suite=str(suite_file), out=str(out), preset="test", max_steps=30,
+    scratch.train_base(scratch.TrainBaseConfig(suite=load_suite(str(suite_file)), out=str(out), preset="test", max_steps=30,
                                                batch_size=16, lr=5e-3, progress=False))
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(out))
@@ -209,7 +210,7 @@ def test_ctrl_c_saves_the_model(suite_file, tmp_path):
     deadline = time.time() + 120
     try:
         while time.time() < deadline and proc.poll() is None:
-            if (out / common.LOG_NAME).is_file() and (out / common.LOG_NAME).read_text().strip():
+            if (out / sft.LOG_NAME).is_file() and (out / sft.LOG_NAME).read_text().strip():
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read()[-2000:]
@@ -223,7 +224,7 @@ def test_ctrl_c_saves_the_model(suite_file, tmp_path):
     assert info["interrupted"] is True and info["steps"] > 0
     assert info["hyperparameters"]["schedule"] == "clock" and info["reproduce"] is None
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
-    log = common.read_trainer_log(out)
+    log = sft.read_trainer_log(out)
     assert log[-1]["step"] == info["steps"]                   # the steps since the last line are logged too
 
 
@@ -240,7 +241,7 @@ def test_thread_tuner_follows_the_faster_setting():
     before = torch.get_num_threads()
     try:
         def run(cost, steps=400):
-            t = scratch.ThreadTuner(2)
+            t = schedule.ThreadTuner(2)
             used = []
             for _ in range(steps):
                 used.append(t.current)
@@ -261,7 +262,7 @@ def test_collapse_guard_keeps_the_thread_count_unless_steps_collapse():
     import torch
     before = torch.get_num_threads()
     try:
-        g = scratch.CollapseGuard(2)
+        g = schedule.CollapseGuard(2)
         for i in range(200):                      # ordinary noise: no switch, the run stays reproducible
             g.step("prompt", 0.3 * (1.5 if i % 7 == 0 else 1.0))
         assert g.current == 2 and g.history == []

@@ -1,4 +1,4 @@
-"""`trainers.data` / `harness data export`: failures → OpenAI-messages SFT examples.
+"""`trainers.data` / `harness.loop.data` / `harness data export`: failures → OpenAI-messages SFT examples.
 
 The run directory comes from a real `harness eval` against a recording server started here, so the
 test can compare every exported prompt with the exact request the runner sent.
@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from trainers import data
+
+from harness.loop.data import examples_from_run, export_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,7 +169,7 @@ def _by_last_user(bodies):
 
 def test_failures_only_deduplicated_test_split_never_used(runs):
     run, _ = runs["compact"]
-    examples, st = data.export_run(run)
+    examples, st = export_run(run)
     ids = [e["meta"]["id"] for e in examples]
     want = {f"t-{i}" for i in range(10)} - PASSING | {"weather-1", "own-system-1"}
     assert sorted(ids) == sorted(want)                     # one example per failed train case
@@ -186,8 +188,8 @@ def test_export_does_not_depend_on_the_order_results_arrived_in(runs, tmp_path):
     shutil.copytree(run, shuffled)
     lines = (shuffled / "results.jsonl").read_text().splitlines()
     (shuffled / "results.jsonl").write_text("\n".join(reversed(lines)) + "\n")
-    a = data.export_run(run, replay=0.3, seed=1)[0]
-    b = data.export_run(shuffled, replay=0.3, seed=1)[0]
+    a = export_run(run, replay=0.3, seed=1)[0]
+    b = export_run(shuffled, replay=0.3, seed=1)[0]
     assert [e["meta"]["id"] for e in a] == [e["meta"]["id"] for e in b]
     assert data.data_sha256(a) == data.data_sha256(b)
 
@@ -196,7 +198,7 @@ def test_prompt_identical_to_the_runs_requests(runs):
     for key in ("compact", "file"):
         run, bodies = runs[key]
         sent = _by_last_user(bodies)
-        examples = data.examples_from_run(run)
+        examples = examples_from_run(run)
         assert examples
         for e in examples:
             prompt = [{k: v for k, v in m.items() if k != "training"} for m in e["messages"][:-1]]
@@ -205,12 +207,12 @@ def test_prompt_identical_to_the_runs_requests(runs):
             assert e.get("tools") == body.get("tools")
         if key == "file":
             assert any(e["messages"][0]["content"] == "You are Roo. Answer with one XML tool call.\n" for e in examples)
-    own = [e for e in data.examples_from_run(runs["compact"][0]) if e["meta"]["id"] == "own-system-1"][0]
+    own = [e for e in examples_from_run(runs["compact"][0]) if e["meta"]["id"] == "own-system-1"][0]
     assert own["messages"][0] == {"role": "system", "content": "You are a custom agent."}
 
 
 def test_reference_is_the_target_and_history_is_not_trained(runs):
-    examples = {e["meta"]["id"]: e for e in data.examples_from_run(runs["compact"][0])}
+    examples = {e["meta"]["id"]: e for e in examples_from_run(runs["compact"][0])}
     multi = examples["t-9"]["messages"]
     assert [m["role"] for m in multi] == ["system", "user", "assistant", "user", "assistant", "user", "assistant"]
     assert multi[2]["training"] is False and multi[4]["training"] is False
@@ -222,32 +224,32 @@ def test_reference_is_the_target_and_history_is_not_trained(runs):
 
 def test_replay_share_is_seeded_and_drawn_from_passes(runs):
     run, _ = runs["compact"]
-    a, st = data.export_run(run, replay=0.3, seed=3)
-    b, _ = data.export_run(run, replay=0.3, seed=3)
+    a, st = export_run(run, replay=0.3, seed=3)
+    b, _ = export_run(run, replay=0.3, seed=3)
     assert [e["meta"]["id"] for e in a] == [e["meta"]["id"] for e in b]
     replays = [e["meta"]["id"] for e in a if e["meta"]["kind"] == "replay"]
     fails = [e for e in a if e["meta"]["kind"] == "failure"]
     assert len(replays) == st.replay == round(len(fails) * 0.3 / 0.7) == 3    # 30% of the output
-    big, st2 = data.export_run(run, replay=0.9, seed=3)       # more than the passes: all of them, with a warning
+    big, st2 = export_run(run, replay=0.9, seed=3)       # more than the passes: all of them, with a warning
     assert st2.replay == len(PASSING) and st2.warnings
     assert set(replays) <= PASSING
-    draws = {tuple(sorted(e["meta"]["id"] for e in data.export_run(run, replay=0.3, seed=s)[0]
+    draws = {tuple(sorted(e["meta"]["id"] for e in export_run(run, replay=0.3, seed=s)[0]
                           if e["meta"]["kind"] == "replay")) for s in range(6)}
     assert len(draws) > 1                                   # the seed changes which passes are replayed
     with pytest.raises(data.UserError):
-        data.export_run(run, replay=1.0)
+        export_run(run, replay=1.0)
 
 
 def _tokenizer(tmp: Path):
-    from trainers.scratch import tiny
+    from trainers.scratch import train_tokenizer
     texts = ["Show me src/mod1.py", "<read_file><args><file><path>a</path></file></args></read_file>",
              "Hello there, first turn of a long conversation about many things", "system user assistant"] * 20
-    return tiny.train_tokenizer(texts, 300)
+    return train_tokenizer(texts, 300)
 
 
 def test_left_truncation_keeps_target_and_system(runs):
     tok = _tokenizer(runs["tmp"])
-    ex = {e["meta"]["id"]: e for e in data.examples_from_run(runs["compact"][0])}["t-9"]
+    ex = {e["meta"]["id"]: e for e in examples_from_run(runs["compact"][0])}["t-9"]
     full = data.count_tokens(tok, ex["messages"])
     sys_msg, target = ex["messages"][0], ex["messages"][-1]
     last_turn = [sys_msg] + ex["messages"][-2:]
@@ -296,7 +298,7 @@ def test_export_cli_and_trl_reads_the_file(runs, tmp_path):
 
     # Axolotl's form: a list of tools whose parameters are JSON strings (uniform for Arrow)
     ax = tmp_path / "ax.jsonl"
-    data.write_jsonl(data.examples_from_run(run), ax, tools_format="axolotl")
+    data.write_jsonl(examples_from_run(run), ax, tools_format="axolotl")
     ds2 = datasets.load_dataset("json", data_files=str(ax), split="train")
     t = [r for r in ds2 if r["tools"]][0]["tools"][0]
     assert isinstance(t["function"]["parameters"], str) and json.loads(t["function"]["parameters"])["required"] == ["city"]

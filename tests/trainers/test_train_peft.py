@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from trainers import data
-from trainers.sft import common
+from trainers import sft
+from trainers import vllm_rules
+from trainers.errors import TrainingError
 from trainers.backends import peft as peft_backend
+from trainers.config import TrainConfig
+from trainers.sft import trainer as sft_trainer
+
+from harness.loop.data import examples_from_run, export_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,15 +37,14 @@ def setup(tmp_path_factory):
     tokenizer was trained on those conversations."""
     from harness.log.rundir import RunDir, make_manifest
     from harness.suite import load_suite
-    from trainers.scratch import train as scratch
-    from trainers.scratch import tiny
+    from trainers import scratch
     tmp = tmp_path_factory.mktemp("peft")
     s = load_suite("roo-starter")
     train = s.split("train")[:N_TRAIN]
     test = s.split("test")[:4]
     texts = scratch.corpus_texts(data.examples_from_cases(train, None, "compact"))
-    tiny.build_tiny_model(tmp / "model", texts, preset="test", seed=0)
-    tiny.build_tiny_model(tmp / "model-tiny", texts, preset="tiny", seed=0)
+    scratch.build_tiny_model(tmp / "model", texts, preset="test", seed=0)
+    scratch.build_tiny_model(tmp / "model-tiny", texts, preset="tiny", seed=0)
     rd = RunDir(tmp / "run")
     rd.write_manifest(make_manifest(suite=s, model="m", system_prompt={"style": "compact"}))
     rows = [{"id": c.id, "sample": 0, "status": "ok", "passed": i % 3 == 0, "violations": [], "calls": [],
@@ -49,6 +54,11 @@ def setup(tmp_path_factory):
     return tmp
 
 
+def _train(cfg):
+    """The peft backend with the harness's run reader (trainers read no run directory themselves)."""
+    return peft_backend.train(cfg, export_run)
+
+
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=kw.pop("timeout", 240), env=SUBPROCESS_ENV, **kw)
@@ -56,7 +66,7 @@ def _cli(*args, **kw):
 
 def test_lora_few_steps_outputs_and_log(setup, tmp_path):
     out = tmp_path / "a1"
-    res = peft_backend.train(peft_backend.TrainConfig(
+    res = _train(TrainConfig(
         base_model=str(setup / "model"), out=str(out), run=str(setup / "run"), max_steps=3, batch_size=4,
         lr=1e-3, progress=False))
     assert res.steps == 3 and res.adapter_problems == []
@@ -64,7 +74,7 @@ def test_lora_few_steps_outputs_and_log(setup, tmp_path):
               "trainer_log.jsonl"):
         assert (out / f).is_file(), f
     acfg = json.loads((out / "adapter_config.json").read_text())
-    assert acfg["r"] == 16 and acfg["r"] in common.VLLM_LORA_RANKS
+    assert acfg["r"] == 16 and acfg["r"] in vllm_rules.VLLM_LORA_RANKS
     assert not acfg.get("modules_to_save") and not acfg.get("use_dora") and acfg["bias"] == "none"
     assert acfg["task_type"] == "CAUSAL_LM"
     from transformers import AutoTokenizer
@@ -76,18 +86,18 @@ def test_lora_few_steps_outputs_and_log(setup, tmp_path):
     assert info["hyperparameters"]["r"] == 16 and info["hyperparameters"]["max_steps"] == 3
     assert info["versions"]["trl"] and info["versions"]["peft"] and info["vllm_compatible"] is True
     assert info["data"]["examples"] == res.examples > 0 and info["target_tokens"] > 0
-    log = common.read_trainer_log(out)
+    log = sft.read_trainer_log(out)
     assert [r["step"] for r in log] == [1, 2, 3]
     for r in log:
-        assert set(common.LOG_FIELDS) <= set(r)
+        assert set(sft.LOG_FIELDS) <= set(r)
         assert r["loss"] > 0 and r["lr"] >= 0 and r["epoch"] > 0 and r["elapsed_s"] >= 0
     assert max(r["lr"] for r in log) > 0 and log[-1]["elapsed_s"] >= log[0]["elapsed_s"]
     assert log[-1]["tokens_per_s"] > 0
-    assert common.adapter_problems(out) == []
+    assert vllm_rules.check_adapter(out, max_lora_rank=256) == []
 
     # --init-adapter: continue that adapter (its rank and targets), weights move on
     out2 = tmp_path / "a2"
-    res2 = peft_backend.train(peft_backend.TrainConfig(
+    res2 = _train(TrainConfig(
         base_model=str(setup / "model"), out=str(out2), run=str(setup / "run"), max_steps=2, batch_size=4,
         lr=1e-2, init_adapter=str(out), progress=False))
     info2 = json.loads((out2 / "training.json").read_text())
@@ -96,8 +106,8 @@ def test_lora_few_steps_outputs_and_log(setup, tmp_path):
     w1, w2 = load_file(str(out / "adapter_model.safetensors")), load_file(str(out2 / "adapter_model.safetensors"))
     assert set(w1) == set(w2) and any(not (w1[k] == w2[k]).all() for k in w1)
     assert res2.adapter_problems == []
-    with pytest.raises(common.TrainingError, match="differs from the adapter"):
-        peft_backend.train(peft_backend.TrainConfig(base_model=str(setup / "model"), out=str(tmp_path / "a3"),
+    with pytest.raises(TrainingError, match="differs from the adapter"):
+        _train(TrainConfig(base_model=str(setup / "model"), out=str(tmp_path / "a3"),
                                                     run=str(setup / "run"), max_steps=1, init_adapter=str(out),
                                                     lora_r=8, progress=False))
 
@@ -121,20 +131,20 @@ def test_mask_check_fails_loudly(setup, tmp_path):
         "{% if m.role == 'assistant' %}", "{% if m.role == 'assistant' and not loop.last %}")
     ex = data.examples_from_cases(__import__("harness.suite", fromlist=["x"]).load_suite("roo-starter")
                                   .split("train")[:2], None, "compact")
-    with pytest.raises(common.TrainingError, match="empty loss mask"):
-        common.encode_examples(tok, ex)
+    with pytest.raises(TrainingError, match="empty loss mask"):
+        sft.encode_examples(tok, ex)
     # the real template: loss exactly on the reference and its end-of-turn token
     tok = AutoTokenizer.from_pretrained(str(setup / "model"))
-    ids, labels = common.target_tokens(tok, ex[0])
-    target = tok.decode([t for t, lab in zip(ids, labels) if lab != common.IGNORE_INDEX])
+    ids, labels = sft.target_tokens(tok, ex[0])
+    target = tok.decode([t for t, lab in zip(ids, labels) if lab != sft.IGNORE_INDEX])
     assert target == ex[0]["messages"][-1]["content"] + "<|im_end|>"
 
 
 def test_full_fine_tuning_writes_a_model(setup, tmp_path):
     out = tmp_path / "full"
     sft = tmp_path / "sft.jsonl"
-    data.write_jsonl(data.examples_from_run(setup / "run"), sft)
-    res = peft_backend.train(peft_backend.TrainConfig(base_model=str(setup / "model"), out=str(out), data=str(sft),
+    data.write_jsonl(examples_from_run(setup / "run"), sft)
+    res = _train(TrainConfig(base_model=str(setup / "model"), out=str(out), data=str(sft),
                                                       method="full", max_steps=2, batch_size=4, progress=False))
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
     assert not (out / "adapter_config.json").exists()
@@ -164,22 +174,22 @@ def test_kill_during_training_then_resume(setup, tmp_path):
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "adapter_model.safetensors").exists()          # killed before the end
-    assert peft_backend.checkpoints(out)
-    killed_at = max(n for n, _ in peft_backend.checkpoints(out))
+    assert sft.checkpoints(out)
+    killed_at = max(n for n, _ in sft.checkpoints(out))
     assert killed_at < 8
 
     p = _cli(*args, "--resume")
     assert p.returncode == 0, p.stderr[-3000:]
     assert f"resumed from checkpoint-{killed_at}" in p.stdout
-    steps = [r["step"] for r in common.read_trainer_log(out)]
+    steps = [r["step"] for r in sft.read_trainer_log(out)]
     assert steps == list(range(1, 9))                                  # continued, no duplicate
     info = json.loads((out / "training.json").read_text())
     assert info["steps"] == 8 and info["resumed_from"] == f"checkpoint-{killed_at}"
-    assert len(peft_backend.checkpoints(out)) <= 3                    # the last 3 are kept
+    assert len(sft.checkpoints(out)) <= 3                    # the last 3 are kept
     chk = _cli("adapters", "check", str(out)) if _has_adapters_cli() else None
     if chk is not None:
         assert chk.returncode == 0, chk.stdout + chk.stderr
-    assert common.adapter_problems(out) == []
+    assert vllm_rules.check_adapter(out, max_lora_rank=256) == []
 
     # a resume with other settings is refused, naming what differs
     p = _cli(*[a if a != "8" else "9" for a in args], "--resume")
@@ -191,20 +201,20 @@ def test_resume_reproduces_the_uninterrupted_run(setup, tmp_path):
     optimizer and scheduler state)."""
     base = dict(base_model=str(setup / "model"), run=str(setup / "run"), max_steps=4, batch_size=4, lr=1e-2,
                 save_steps=2, progress=False)
-    whole = peft_backend.train(peft_backend.TrainConfig(out=str(tmp_path / "whole"), **base))
+    whole = _train(TrainConfig(out=str(tmp_path / "whole"), **base))
     part = tmp_path / "part"
-    peft_backend.train(peft_backend.TrainConfig(out=str(part), **base))
+    _train(TrainConfig(out=str(part), **base))
     import shutil
     shutil.rmtree(part / "checkpoint-4")          # as if killed after checkpoint-2
     (part / "adapter_model.safetensors").unlink()
-    again = peft_backend.train(peft_backend.TrainConfig(out=str(part), resume=True, **base))
+    again = _train(TrainConfig(out=str(part), resume=True, **base))
     assert again.resumed_from == "checkpoint-2" and whole.steps == again.steps == 4
     from safetensors.torch import load_file
     a = load_file(str(tmp_path / "whole" / "adapter_model.safetensors"))
     b = load_file(str(part / "adapter_model.safetensors"))
     for k in a:
         assert (a[k] - b[k]).abs().max().item() < 1e-5, k
-    la, lb = common.read_trainer_log(tmp_path / "whole"), common.read_trainer_log(part)
+    la, lb = sft.read_trainer_log(tmp_path / "whole"), sft.read_trainer_log(part)
     assert [r["step"] for r in lb] == [1, 2, 3, 4]
     assert [r["loss"] for r in la] == pytest.approx([r["loss"] for r in lb], abs=1e-4)
 
@@ -234,10 +244,10 @@ def test_prefix_sharing_loss_equals_trl_loss(setup):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
-    cfg = peft_backend.TrainConfig(base_model=str(setup / "model"), out=str(setup / "eq"), run=str(setup / "run"),
+    cfg = TrainConfig(base_model=str(setup / "model"), out=str(setup / "eq"), run=str(setup / "run"),
                                    max_steps=1, batch_size=6, progress=False, overwrite=True).resolved()
     tok = AutoTokenizer.from_pretrained(cfg.base_model)
-    examples, _ = peft_backend.load_examples(cfg, tok)
+    examples, _ = sft_trainer.load_examples(cfg, tok, export_run)
     model = AutoModelForCausalLM.from_pretrained(cfg.base_model)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -248,9 +258,9 @@ def test_prefix_sharing_loss_equals_trl_loss(setup):
         for n, p in model.named_parameters():
             if "lora_B" in n:
                 p.normal_(0, 0.05)
-    cls = peft_backend.make_trainer_class(True)
-    trainer = cls(model=model, args=peft_backend.sft_config(cfg, len(examples)),
-                  train_dataset=peft_backend.to_dataset(examples), processing_class=tok)
+    cls = sft_trainer.make_trainer_class(True)
+    trainer = cls(model=model, args=sft_trainer.sft_config(cfg, len(examples)),
+                  train_dataset=sft_trainer.to_dataset(examples), processing_class=tok)
     batch = next(iter(trainer.get_train_dataloader()))
     model.train()
     before = cls.prefix_steps
@@ -271,7 +281,7 @@ def test_prefix_sharing_loss_equals_trl_loss(setup):
 def test_grpo_reward_is_the_protocol_verdict_with_partial_credit():
     import protocols
     from harness.suite import load_suite
-    from trainers.backends.grpo import partial_reward
+    from harness.loop.reward import partial_reward
     case = [c for c in load_suite("roo-starter").split("train") if c.expect.calls[0].name == "list_files"][0]
     proto = protocols.get("roo-xml")
     path = case.reference["content"].split("<path>")[1].split("</path>")[0]
@@ -286,17 +296,19 @@ def test_grpo_reward_is_the_protocol_verdict_with_partial_credit():
 
 def test_grpo_backend_runs_and_writes_an_adapter(setup, tmp_path):
     from trainers.backends import grpo as grpo_backend
+
+    from harness.loop.reward import RunVerdictReward
     out = tmp_path / "g"
-    res = grpo_backend.train(peft_backend.TrainConfig(base_model=str(setup / "model"), out=str(out),
+    res = grpo_backend.train(TrainConfig(base_model=str(setup / "model"), out=str(out),
                                                       run=str(setup / "run"), max_steps=2, batch_size=2,
                                                       lr=1e-3, progress=False),
-                             num_generations=2, max_new_tokens=12)
+                             export_run, RunVerdictReward(setup / "run"), num_generations=2, max_new_tokens=12)
     assert res.steps == 2 and res.adapter_problems == []
     info = json.loads((out / "training.json").read_text())
     assert info["backend"] == "grpo" and info["hyperparameters"]["num_generations"] == 2
     assert info["reward_first"] is not None and 0.0 <= info["reward_first"] <= 1.0
-    assert [r["step"] for r in common.read_trainer_log(out)] == [1, 2]
+    assert [r["step"] for r in sft.read_trainer_log(out)] == [1, 2]
     assert (out / "adapter_model.safetensors").is_file()
-    with pytest.raises(common.TrainingError, match="needs --from-run"):
-        grpo_backend.train(peft_backend.TrainConfig(base_model=str(setup / "model"), out=str(tmp_path / "g2"),
+    with pytest.raises(TrainingError, match="needs --from-run"):
+        grpo_backend.train(TrainConfig(base_model=str(setup / "model"), out=str(tmp_path / "g2"),
                                                     data=str(tmp_path / "x.jsonl"), max_steps=1))

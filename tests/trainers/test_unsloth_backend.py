@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trainers.sft import common
+from trainers.errors import TrainingError
 from trainers.backends import unsloth as unsloth_backend
-from trainers.backends.peft import TrainConfig
+from trainers.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_no_gpu_is_a_clear_error_before_any_import(model_dir, tmp_path, monkeypa
     import torch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     imported = [m for m in sys.modules if m == "unsloth" or m.startswith("unsloth.")]
-    with pytest.raises(common.TrainingError) as e:
+    with pytest.raises(TrainingError) as e:
         unsloth_backend.train(_cfg(model_dir, tmp_path))
     assert "the unsloth backend needs an NVIDIA GPU (torch.cuda.is_available() is False); use --backend peft" \
         in str(e.value)
@@ -44,7 +44,7 @@ def test_missing_package_names_the_pip_command(model_dir, tmp_path, monkeypatch)
     monkeypatch.setattr(unsloth_backend, "require_gpu", lambda: None)      # as on a GPU host
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "unsloth" else real(name, *a))
-    with pytest.raises(common.TrainingError) as e:
+    with pytest.raises(TrainingError) as e:
         unsloth_backend.train(_cfg(model_dir, tmp_path))
     assert 'pip install "unsloth[huggingface]"' in str(e.value) and "--backend peft" in str(e.value)
 
@@ -60,7 +60,7 @@ def test_unsloth_refusing_the_device_is_a_clear_error(monkeypatch):
             return None
     monkeypatch.delitem(sys.modules, "unsloth", raising=False)
     monkeypatch.setattr(sys, "meta_path", [Boom(), *sys.meta_path])
-    with pytest.raises(common.TrainingError, match="unsloth refused this machine"):
+    with pytest.raises(TrainingError, match="unsloth refused this machine"):
         unsloth_backend.import_unsloth()
 
 

@@ -1,59 +1,29 @@
-"""`harness train --backend grpo`: TRL's GRPOTrainer with the protocol's own verdict as the reward.
+"""`harness train --backend grpo`: TRL's GRPOTrainer with a reward the harness hands in.
 
-The prompts are a run's failed train-split cases (plus replay), exactly as the run sent them; each
-sampled completion is parsed with the case's protocol and scored against the case's expectation:
-
-    reward = 1.0                          the verdict passes
-           = 0.2 * made a call            otherwise, partial credit:
-           + 0.3 * first call is the expected tool
-           + 0.3 * share of the expected arguments that are right
-           - 0.1 * (more than one call where the protocol allows one)
-
-so a completion that is closer to right scores higher even before any passes. LoRA (vLLM-safe, as in
-the peft backend) or full fine-tuning; checkpoints, --resume, trainer_log.jsonl, training.json and the
-adapter check work as for `peft`. Needs --from-run: the reward needs the cases' expectations.
+The prompts are a run's failed train-split cases (plus replay), exactly as the run sent them (read by
+the harness's `read_run`, i.e. `harness.loop.data.export_run`); each sampled completion is scored by
+`reward(case_id, text) -> float` — in `harness train` the protocol's own verdict with partial credit
+(`harness.loop.reward.RunVerdictReward`), so a completion that is closer to right scores higher even
+before any passes. LoRA (vLLM-safe, as in the peft backend) or full fine-tuning; checkpoints, --resume,
+trainer_log.jsonl, training.json and the adapter check work as for `peft`. Needs --from-run: the reward
+needs the cases' expectations.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainers.sft import common
-from trainers.sft.common import TrainingError
+from trainers.config import RunReader, TrainConfig, TrainResult
+from trainers.errors import TrainingError
+
+Reward = Callable[[str, str], float]      # (case id, completion text) -> reward
 
 
-def partial_reward(case: Any, proto: Any, message: Any) -> float:
-    """1.0 when the protocol's verdict passes, else partial credit in [0, 0.8]."""
-    from harness.score.verdicts import argument_problem, score
-    turn = proto.parse(message, mode=case.mode, tools=case.tools)
-    verdict = score(case, turn, proto)
-    if verdict.passed:
-        return 1.0
-    expected = list(case.expect.calls or [])
-    calls = list(turn.calls)
-    if not expected:                       # irrelevance: any call is wrong, no partial credit
-        return 0.0
-    r = 0.0
-    if calls:
-        r += 0.2
-        first, want = calls[0], expected[0]
-        if first.name == want.name:
-            r += 0.3
-            specs = want.arguments or {}
-            if specs:
-                ok = sum(1 for k, spec in specs.items() if argument_problem(k, spec, first.arguments) is None)
-                r += 0.3 * ok / len(specs)
-            else:
-                r += 0.3
-        if len(calls) > 1 and getattr(getattr(proto, "catalog", None), "one_call_per_turn", False):
-            r -= 0.1
-    return max(0.0, min(r, 0.8))
-
-
-def make_reward_fn(cases: dict[str, Any], protocols_by_id: dict[str, Any]) -> Any:
-    from harness.eval.local import to_message
+def make_reward_fn(reward: Reward) -> Any:
+    """TRL's reward function over conversational or plain completions, scored by `reward`."""
 
     def protocol_verdict(prompts: Any = None, completions: Any = None, case_id: Any = None,
                          **kwargs: Any) -> list[float]:
@@ -63,25 +33,33 @@ def make_reward_fn(cases: dict[str, Any], protocols_by_id: dict[str, Any]) -> An
                 text = "".join(str(m.get("content") or "") for m in comp if isinstance(m, dict))
             else:
                 text = str(comp)
-            case, proto = cases[cid], protocols_by_id[cid]
-            out.append(partial_reward(case, proto, to_message(text, proto.wire)))
+            out.append(float(reward(cid, text)))
         return out
 
     protocol_verdict.__name__ = "protocol_verdict"
     return protocol_verdict
 
 
-def train(cfg: Any, num_generations: int = 4, max_new_tokens: int = 256, temperature: float = 1.0) -> Any:
+def train(cfg: TrainConfig, read_run: RunReader | None = None, reward: Reward | None = None, *,
+          num_generations: int = 4, max_new_tokens: int = 256, temperature: float = 1.0) -> TrainResult:
+    """GRPO on the run's failed cases; `read_run` gives the examples, `reward` scores each completion."""
     t_start = time.perf_counter()
-    from trainers.backends.peft import (_CKPT, TrainConfig, TrainResult, _dtype_for_device, _identity, _prepare_out,
-                               build_peft_model, make_config, make_log_callback)
+    from trainers.backends.peft import build_peft_model
+    from trainers.sft.checkpoints import checkpoint_step, identity, prepare_out
+    from trainers.sft.log import Progress, make_log_callback
+    from trainers.sft.record import TRAINING_JSON, device_summary, package_versions, write_json
+    from trainers.sft.runtime import dtype_for_device, seed_everything
+    from trainers.sft.trainer import make_config, read_run_examples
+    from trainers.vllm_rules import check_adapter
     if not isinstance(cfg, TrainConfig):
-        raise TypeError("grpo_backend.train takes a peft_backend.TrainConfig")
+        raise TypeError("grpo_backend.train takes a trainers.config.TrainConfig")
     cfg = cfg.resolved()
     cfg.backend = "grpo"
     if cfg.run is None:
         raise TrainingError("--backend grpo needs --from-run RUN: the reward scores completions against the run's "
                             "cases")
+    if reward is None:
+        raise TrainingError("--backend grpo needs a reward (harness.loop.reward.RunVerdictReward for the run)")
     if num_generations < 2:
         raise TrainingError("--num-generations must be at least 2 (GRPO compares completions of one prompt)")
     base = Path(cfg.base_model)
@@ -97,22 +75,15 @@ def train(cfg: Any, num_generations: int = 4, max_new_tokens: int = 256, tempera
     from trainers import data
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     if not tokenizer.chat_template:
         raise TrainingError(f"--base-model {base}: the tokenizer has no chat template")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    examples, st = data.export_run(cfg.run, replay=cfg.replay, seed=cfg.seed, suite=cfg.suite)
+    examples, st = read_run_examples(cfg, read_run)
     if not examples:
         raise TrainingError(f"{cfg.run}: no failed train-split case to train on")
-    from harness.log.rundir import RunDir
-    manifest = RunDir(cfg.run).manifest()
-    suite = data._load_run_suite(manifest, Path(cfg.run), cfg.suite)
-    by_id = {c.id: c for c in suite.cases}
-    cache: dict[Any, Any] = {}
-    override = data._protocol_override(manifest)
-    protos = {ex["meta"]["id"]: data._protocol_for(by_id[ex["meta"]["id"]], override, cache) for ex in examples}
     rows = []
     any_tools = any(ex.get("tools") for ex in examples)
     for ex in examples:
@@ -122,12 +93,12 @@ def train(cfg: Any, num_generations: int = 4, max_new_tokens: int = 256, tempera
             row["tools"] = json.dumps(ex["tools"]) if ex.get("tools") else None
         rows.append(row)
     dataset = Dataset.from_list(rows)
-    ident = _identity(cfg, data.data_sha256(examples))
+    ident = identity(cfg, data.data_sha256(examples))
     ident.update({"num_generations": num_generations, "max_new_tokens": max_new_tokens})
-    resume_from = _prepare_out(cfg, ident)
-    resume_step = int(_CKPT.match(resume_from.name).group(1)) if resume_from else None
+    resume_from = prepare_out(cfg, ident)
+    resume_step = checkpoint_step(resume_from) if resume_from else None
 
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=_dtype_for_device())
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype_for_device())
     model, model_info = build_peft_model(model, cfg)
     per_device = max(cfg.batch_size, num_generations)
     per_device += (-per_device) % num_generations
@@ -146,11 +117,11 @@ def train(cfg: Any, num_generations: int = 4, max_new_tokens: int = 256, tempera
     else:
         kw["num_train_epochs"] = cfg.epochs
     args = make_config(GRPOConfig, kw)
-    reward = make_reward_fn(by_id, protos)
+    reward_fn = make_reward_fn(reward)
     out = Path(cfg.out)
-    with common.Progress(cfg.max_steps, "train grpo", cfg.progress) as bar:
+    with Progress(cfg.max_steps, "train grpo", cfg.progress) as bar:
         cb = make_log_callback(out, resume_step, bar)
-        trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=dataset,
+        trainer = GRPOTrainer(model=model, reward_funcs=reward_fn, args=args, train_dataset=dataset,
                               processing_class=tokenizer, callbacks=[cb])
         if resume_from is not None:
             print(f"resumed from {resume_from.name}", flush=True)
@@ -161,7 +132,7 @@ def train(cfg: Any, num_generations: int = 4, max_new_tokens: int = 256, tempera
     tokenizer.save_pretrained(str(out))
     problems: list[str] = []
     if model_info.get("method") == "lora":
-        problems = common.adapter_problems(out, max_lora_rank=cfg.max_lora_rank, base_model=str(cfg.base_model))
+        problems = check_adapter(out, max_lora_rank=cfg.max_lora_rank, base_model=str(cfg.base_model))
     rewards = [float(x) for r in trainer.state.log_history for k, x in r.items() if k == "reward"]
     info = {
         "kind": "lora-adapter" if model_info.get("method") == "lora" else "full-model",
@@ -182,11 +153,11 @@ def train(cfg: Any, num_generations: int = 4, max_new_tokens: int = 256, tempera
         "reward_first": rewards[0] if rewards else None,
         "reward_last": rewards[-1] if rewards else None,
         "timing": {"wall_s": round(time.perf_counter() - t_start, 2), "train_s": round(train_s, 2)},
-        "versions": common.package_versions(),
-        "device": common.device_summary(),
+        "versions": package_versions(),
+        "device": device_summary(),
         "vllm_compatible": not problems if model_info.get("method") == "lora" else None,
         "adapter_problems": problems,
     }
-    common.write_json(out / common.TRAINING_JSON, info)
+    write_json(out / TRAINING_JSON, info)
     return TrainResult(out, trainer.state.global_step, info["resumed_from"], len(rows), info["train_loss"], None,
                        time.perf_counter() - t_start, problems, info)

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainers.sft.common import TrainingError
+from trainers.config import RunReader, TrainConfig
+from trainers.errors import TrainingError
 
 INSTALL_HINT = 'pip install "unsloth[huggingface]"  (in its own environment: it pins trl<=0.24 and transformers<=5.5)'
 
@@ -62,12 +63,11 @@ def import_unsloth() -> Any:
     return FastLanguageModel
 
 
-def train(cfg: Any) -> Any:
-    """Same contract as peft_backend.train; the GPU and package checks come before any import."""
+def train(cfg: TrainConfig, read_run: RunReader | None = None) -> Any:
+    """Same contract as trainers.backends.peft.train; the GPU and package checks come before any import."""
     t_start = time.perf_counter()
-    from trainers.backends.peft import TrainConfig
     if not isinstance(cfg, TrainConfig):
-        raise TypeError("unsloth_backend.train takes a peft_backend.TrainConfig")
+        raise TypeError("unsloth_backend.train takes a trainers.config.TrainConfig")
     cfg = cfg.resolved()
     cfg.backend = "unsloth"
     base = Path(cfg.base_model)
@@ -77,19 +77,21 @@ def train(cfg: Any) -> Any:
     require_unsloth()
     FastLanguageModel = import_unsloth()
 
-    from trainers.sft import common
     from trainers.backends import peft as peft_backend
+    from trainers.sft.masks import require_generation_markers
+    from trainers.sft.runtime import seed_everything
+    from trainers.sft.trainer import load_examples, run_sft
 
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     max_seq = cfg.max_length or 2048
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(base), max_seq_length=max_seq, dtype=None, load_in_4bit=cfg.load_in_4bit,
         full_finetuning=cfg.method == "full", use_exact_model_name=True)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)     # a processor for multimodal models
-    common.require_generation_markers(tokenizer, f"--base-model {base}")
+    require_generation_markers(tokenizer, f"--base-model {base}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    examples, source = peft_backend.load_examples(cfg, tokenizer)
+    examples, source = load_examples(cfg, tokenizer, read_run)
     if cfg.method == "full":
         model_info: dict[str, Any] = {"method": "full"}
     elif cfg.init_adapter:
@@ -105,5 +107,5 @@ def train(cfg: Any) -> Any:
             use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False,
             random_state=cfg.seed)
         model_info = {"method": "lora", **s, "target_modules": list(targets)}
-    return peft_backend.run_sft(cfg, model, tokenizer, examples, source, model_info, t_start,
+    return run_sft(cfg, model, tokenizer, examples, source, model_info, t_start,
                                 {"load_in_4bit": cfg.load_in_4bit, "max_seq_length": max_seq})

@@ -1,5 +1,5 @@
-"""Tiny causal LMs built locally: a byte-level BPE tokenizer with a chat template, and a small
-Llama-architecture model. Nothing is downloaded; tests, the demo and `train-base` all start here.
+"""The tokenizer of a model trained from scratch: byte-level BPE trained on the suite's conversations,
+with our special tokens and a chat template. Nothing is downloaded.
 
 The chat template is ChatML-style and marks assistant turns with `{% generation %}` so that TRL's
 `assistant_only_loss` (and `return_assistant_tokens_mask`) can find them; tool calls of native
@@ -8,9 +8,9 @@ the system turn, so one template serves every protocol.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 PRE_TOKENIZER_PATTERN = r"\p{L}+|\p{N}|\s|[^\p{L}\p{N}\s]"
@@ -33,24 +33,20 @@ CHAT_TEMPLATE = (
 )
 
 
-@dataclass(frozen=True)
-class Preset:
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    max_position_embeddings: int
-
-
-PRESETS: dict[str, Preset] = {
-    # ~1M parameters: learns a handful of templated tools on two CPU cores within minutes
-    "tiny": Preset(1024, 128, 384, 4, 4, 4, 1024),
-    "small": Preset(4096, 256, 768, 6, 8, 4, 2048),
-    # for unit tests: builds and runs in well under a second
-    "test": Preset(512, 32, 64, 2, 2, 2, 512),
-}
+def corpus_texts(examples: list[dict[str, Any]]) -> list[str]:
+    """The tokenizer's training texts: every message as the chat template lays it out (role line,
+    content), and the tools JSON of native examples."""
+    out = []
+    for ex in examples:
+        for m in ex["messages"]:
+            out.append(f"{m['role']}\n{m.get('content') or ''}")
+            for c in m.get("tool_calls") or []:
+                fn = c.get("function") or {}
+                out.append(f'<tool_call>{{"name": {json.dumps(fn.get("name"))}, "arguments": {fn.get("arguments")}}}'
+                           f"</tool_call>")
+        if ex.get("tools"):
+            out.append("Tools:\n" + "\n".join(json.dumps(t) for t in ex["tools"]))
+    return out
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path | None = None):
@@ -81,35 +77,4 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path |
     return fast
 
 
-def init_model(tokenizer, preset: str | Preset = "tiny", seed: int = 0):
-    """A freshly initialised LlamaForCausalLM sized for `tokenizer` (its vocabulary may be smaller
-    than the preset's after BPE training)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    p = PRESETS[preset] if isinstance(preset, str) else preset
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=p.hidden_size, intermediate_size=p.intermediate_size,
-        num_hidden_layers=p.num_hidden_layers, num_attention_heads=p.num_attention_heads,
-        num_key_value_heads=p.num_key_value_heads, max_position_embeddings=p.max_position_embeddings,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
-        tie_word_embeddings=True, rope_theta=10000.0,
-    )
-    return LlamaForCausalLM(cfg)
-
-
-def build_tiny_model(out_dir: str | Path, texts: Iterable[str], preset: str | Preset = "test",
-                     seed: int = 0) -> Path:
-    """Tokenizer + randomly initialised model saved as a local model directory (config, weights,
-    tokenizer, chat template) that transformers, PEFT and our engine load like any hub model."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    p = PRESETS[preset] if isinstance(preset, str) else preset
-    tok = train_tokenizer(list(texts), p.vocab_size, out)
-    model = init_model(tok, p, seed)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.save_pretrained(str(out))
-    (out / "tiny_preset.json").write_text(__import__("json").dumps(asdict(p)))
-    return out
+__all__ = ["CHAT_TEMPLATE", "PRE_TOKENIZER_PATTERN", "SPECIAL_TOKENS", "corpus_texts", "train_tokenizer"]
