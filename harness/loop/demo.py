@@ -108,9 +108,10 @@ def engine(model_dir: Path, adapter_root: Path, log: Path) -> Iterator[EnginePro
 
 
 def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
-    from trainers.scratch.train import TrainBaseConfig, train_base
+    from trainers.scratch import TrainBaseConfig, train_base
 
     from harness.api import evaluate_sync
+    from harness.suite import load_suite
     from harness.loop.rounds import Loop, LoopConfig
 
     out = Path(cfg.out).resolve()
@@ -123,7 +124,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> dict[str, A
     if not (base / "training.json").exists():
         budget = f"{cfg.base_minutes:g} min" if cfg.base_minutes else f"{cfg.base_steps} steps"
         say(f"[1/4] training a tiny base model from scratch on {cfg.suite} ({budget})")
-        train_base(TrainBaseConfig(suite=cfg.suite, out=str(base), preset="tiny", minutes=cfg.base_minutes,
+        train_base(TrainBaseConfig(suite=load_suite(cfg.suite), out=str(base), preset="tiny", minutes=cfg.base_minutes,
                                    max_steps=None if cfg.base_minutes else cfg.base_steps, seed=cfg.seed,
                                    system_prompt="compact", prompt_free=cfg.base_prompt_free,
                                    augment=cfg.base_augment, threads=cfg.threads, progress=cfg.progress))
@@ -148,7 +149,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> dict[str, A
     if not (control / "training.json").exists():
         # the same trainer and data as the base, continued from it (the prompt-free warm-up is done,
         # so every step shows the prompt); a short warm-up into a lower peak for a trained model
-        train_base(TrainBaseConfig(suite=cfg.suite, out=str(control), preset="tiny", minutes=rounds_s / 60,
+        train_base(TrainBaseConfig(suite=load_suite(cfg.suite), out=str(control), preset="tiny", minutes=rounds_s / 60,
                                    seed=cfg.seed + 1, system_prompt="compact", progress=cfg.progress,
                                    init_model=str(base), prompt_free=0.0, lr=cfg.control_lr, warmup_steps=10,
                                    threads=cfg.threads))
