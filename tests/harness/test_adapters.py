@@ -55,7 +55,7 @@ def make_lora(model_dir: Path, out: Path, *, seed: int = 0, **lora_kw: Any) -> P
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from trainers.scratch.tiny import PRESETS, Preset, build_tiny_model
+    from trainers.scratch import PRESETS, Preset, build_tiny_model
 
     tmp = tmp_path_factory.mktemp("adapters")
     base = build_tiny_model(tmp / "base", TEXTS, preset="test")
