@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import _drive_lean as drive_lean  # noqa: E402
 from _common import server_reset as reset, server_stats as stats  # noqa: E402
-from harness.testing.scripted import spawn_server  # noqa: E402
+from harness.testing import spawn_server  # noqa: E402
 
 LEAN_CPU: list[float] = []
 BFCL_CATEGORIES = "simple_python,multiple,parallel,parallel_multiple,live_simple,live_multiple"

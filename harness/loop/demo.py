@@ -12,8 +12,6 @@ Everything is seeded; the engine is stopped on exit, also on Ctrl-C.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ from typing import Any, Iterator
 from harness.errors import UserError
 from harness._util.fs import atomic_write_json
 from harness.log.report import pct
+from harness.serve.process import ProcessError, ServerProcess
 
 SUITE = "roo-starter"
 
@@ -67,34 +66,22 @@ class EngineProcess:
 
     def __init__(self, model_dir: Path, adapter_root: Path, log: Path) -> None:
         self.log = open(log, "ab")
-        self.proc = subprocess.Popen(
+        self.server = ServerProcess(
             [sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model", str(model_dir),
              "--port", "0", "--adapter-root", str(adapter_root)],
-            stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
-        deadline = time.monotonic() + 180
-        self.url = ""
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode(errors="replace").strip()
-            if line.startswith("listening "):
-                self.url = line.split()[-1]
-                break
-            if not line and self.proc.poll() is not None:
-                break
+            stdout=subprocess.PIPE, stderr=self.log, stop_grace=20).start()
+        self.proc = self.server.proc
+        try:
+            self.url = self.server.wait_line("listening ", timeout=180)
+        except ProcessError:
+            self.url = ""
         if not self.url:
             self.stop()
             raise UserError(f"the local engine did not start; see {log}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        self.server.stop()
+        self.server.close()
         self.log.close()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.testing.scripted import ScriptedServer
+from harness.testing import ScriptedServer
 from tests.harness.test_eval import raw_lines, write_suite
 
 

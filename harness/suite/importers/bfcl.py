@@ -272,7 +272,7 @@ def reference_arguments(doc: Mapping[str, Any] | None, params: Mapping[str, Sequ
 
 
 def _wire_names(names: Iterable[str]) -> dict[str, str]:
-    from protocols.wire.native import wire_names
+    from protocols.wire.names import wire_names
     return wire_names(names)
 
 
