@@ -273,26 +273,37 @@ class ScriptedServer:
             req = json.loads(raw)
         except ValueError as e:
             return self._reply(400, error_body(f"We could not parse the JSON body of your request. ({e})"))
+        status, body = self.complete(req, fault)
+        if status != 200:
+            return self._reply(status, body)
+        if fault == "truncate":
+            self._by_status["200"] += 1
+            return await faults.send_truncated(request, body)
+        return self._reply(200, body)
+
+    def complete(self, req: Any, fault: str | None = None) -> tuple[int, bytes]:
+        """(HTTP status, JSON body) of one chat request already parsed: the answer book's choice, usage with
+        the emulated prefix cache, and stats; shared by /v1/chat/completions and the Batches endpoint."""
         if not isinstance(req, dict):
-            return self._reply(400, error_body("The request body must be a JSON object."))
+            return (400, error_body("The request body must be a JSON object."))
         messages = req.get("messages")
         if not isinstance(messages, list) or not messages:
-            return self._reply(400, error_body("'messages' is a required property and must be a non-empty "
-                                               "array", param="messages"))
+            return (400, error_body("'messages' is a required property and must be a non-empty "
+                                    "array", param="messages"))
         model = req.get("model")
         if not isinstance(model, str) or not model:
-            return self._reply(400, error_body("you must provide a model parameter", param="model"))
+            return (400, error_body("you must provide a model parameter", param="model"))
         if self.options["strict_models"] and model not in self.models:
-            return self._reply(404, error_body(f"The model `{model}` does not exist or you do not have access "
-                                               f"to it.", "invalid_request_error", "model", "model_not_found"))
+            return (404, error_body(f"The model `{model}` does not exist or you do not have access "
+                                    f"to it.", "invalid_request_error", "model", "model_not_found"))
         n = req.get("n", 1)
         if n is None:
             n = 1
         if not isinstance(n, int) or isinstance(n, bool) or n < 1 or n > 128:
-            return self._reply(400, error_body(f"{n!r} is not a valid value for 'n'", param="n"))
+            return (400, error_body(f"{n!r} is not a valid value for 'n'", param="n"))
         if n > 1 and self.options["no_n"]:
-            return self._reply(400, error_body("n: only n=1 is supported by this endpoint.",
-                                               "invalid_request_error", "n", "unsupported_value"))
+            return (400, error_body("n: only n=1 is supported by this endpoint.",
+                                    "invalid_request_error", "n", "unsupported_value"))
         stop = req.get("stop")
         if isinstance(stop, str):
             stop = [stop]
@@ -335,10 +346,7 @@ class ScriptedServer:
                       "total_tokens": prompt_tokens + completion,
                       "prompt_tokens_details": {"cached_tokens": cached}},
         }).encode()
-        if fault == "truncate":
-            self._by_status["200"] += 1
-            return await faults.send_truncated(request, body)
-        return self._reply(200, body)
+        return 200, body
 
     def _send(self, reply: Reply | web.StreamResponse) -> web.StreamResponse:
         """A Reply is counted and written; a bare response (the connection is gone) is returned as it is."""
