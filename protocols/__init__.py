@@ -5,7 +5,8 @@
     >>> [c.name for c in turn.calls], turn.codes
     (['read_file'], [])
 
-Names: the built-ins of BUILTINS, or `WIRE:PATH` for a user catalog (`xml:`, `native:`, `hermes:`).
+Names: the built-ins of BUILTINS, or `WIRE:PATH` for a user catalog (`xml:`, `native:`, `hermes:`), or
+`mcp:PATH` for a saved MCP tools/list result.
 Imports only the standard library and jsonschema.
 """
 from __future__ import annotations
@@ -55,18 +56,37 @@ def get(name: str) -> Protocol:
         return _make("native", load_catalog(ROO_NATIVE_CATALOG), name)
     if name in ("native", "hermes"):
         return _make(name, None, name)
+    if name.startswith("mcp:"):
+        return _mcp(name[4:], name)
     wire, sep, path = name.partition(":")
     if sep and wire in WIRES and path:
         return _make(wire, load_catalog(path), name)
     raise UnknownProtocolError(
         f"unknown protocol {name!r}: use one of {', '.join(BUILTINS)} or WIRE:PATH with WIRE in "
-        f"{'/'.join(WIRES)} and PATH a catalog file (docs/protocols.md)")
+        f"{'/'.join(WIRES)} and PATH a catalog file, or mcp:PATH with a saved MCP tools/list result "
+        f"(docs/protocols.md)")
+
+
+def _mcp(ref: str, name: str) -> Protocol:
+    """`mcp:PATH[?names=plain|zoo&server=NAME]`: a saved MCP tools/list result (protocols.mcp)."""
+    from protocols.mcp import load_mcp_catalog, parse_ref
+    from protocols.wire.mcp import McpProtocol
+    r = parse_ref(ref)
+    return McpProtocol(load_mcp_catalog(r), name=name, names=r.names)
 
 
 def from_spec(spec: str | dict[str, Any], source: str = "<suite>") -> Protocol:
     """A protocol from a suite's `protocol:` value: a name, or {wire, catalog: PATH | {inline catalog}}."""
     if isinstance(spec, str):
         return get(spec)
+    if isinstance(spec, dict) and spec.get("wire") == "mcp":   # {wire: mcp, catalog: PATH, names?, server?}
+        if not isinstance(spec.get("catalog"), str):
+            raise CatalogError(f"{source}: protocol block with wire mcp needs 'catalog': the path of a saved "
+                               f"tools/list result")
+        from urllib.parse import urlencode
+        query = urlencode({k: str(spec[k]) for k in ("names", "server") if spec.get(k)})
+        ref = spec["catalog"] + (f"?{query}" if query else "")
+        return _mcp(ref, str(spec.get("name", f"mcp:{ref}")))
     if not isinstance(spec, dict) or spec.get("wire") not in WIRES:
         raise UnknownProtocolError(f"{source}: protocol block needs 'wire' ({'/'.join(WIRES)}) and 'catalog'")
     cat = spec.get("catalog")

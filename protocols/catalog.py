@@ -29,6 +29,7 @@ class ToolSpec:
     strict: bool = False
     examples: tuple[str, ...] = ()
     group: str | None = None
+    tags: tuple[str, ...] = ()   # tags every generated case of this tool carries (MCP annotations)
 
     @property
     def param_names(self) -> list[str]:
@@ -149,6 +150,7 @@ def _tool_from_json(raw: Any, where: str) -> ToolSpec:
         strict=bool(raw.get("strict", False)),
         examples=tuple(examples),
         group=raw.get("group"),
+        tags=tuple(t for t in raw.get("tags") or () if isinstance(t, str)) if isinstance(raw.get("tags"), list) else (),
     )
 
 

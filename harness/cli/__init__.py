@@ -12,7 +12,7 @@ import sys
 from harness import __version__
 from harness.errors import UserError
 
-COMMANDS = ["parse", "suites", "import_bfcl", "score", "eval", "compare", "merge", "report", "leaderboard",
+COMMANDS = ["parse", "suites", "protocols", "import_bfcl", "score", "eval", "compare", "merge", "report", "leaderboard",
             "serve", "adapters", "data", "train", "train_base", "loop", "demo", "ui"]
 
 

@@ -41,10 +41,14 @@ def _resolve_relative(spec: Any, base_dir: Path | None) -> Any:
         return spec
     if isinstance(spec, str):
         wire, sep, rest = spec.partition(":")
-        if sep and wire in ("xml", "native", "hermes") and rest and not os.path.isabs(rest):
+        query = ""
+        if wire == "mcp":   # mcp:PATH?names=zoo: the query is not part of the path
+            rest, q, query = rest.partition("?")
+            query = q + query
+        if sep and wire in ("xml", "native", "hermes", "mcp") and rest and not os.path.isabs(rest):
             cand = base_dir / rest
             if cand.is_file():
-                return f"{wire}:{cand}"
+                return f"{wire}:{cand}{query}"
         return spec
     if isinstance(spec, dict) and isinstance(spec.get("catalog"), str) and not os.path.isabs(spec["catalog"]):
         cand = base_dir / spec["catalog"]
