@@ -28,16 +28,28 @@ BUILTINS: dict[str, str] = {
     "roo-native": "Roo Code v3.41 native tool_calls (strict schemas, one call per response)",
     "native": "OpenAI tool_calls with the case's own functions (BFCL and user suites)",
     "hermes": "<tool_call>{json}</tool_call> blocks in the text",
+    "zoo-native": "Zoo Code 3.54 native tool_calls (Roo's successor): strict-nullable schemas, aliases, "
+                  "mcp--server--tool names, several calls per message with new_task last",
+    "cline-xml": "Cline 3.x XML tool tags, parsed as Cline v3.89's parseAssistantMessageV2 does",
+    "cline-native": "Cline 3.x native tool_calls (its default since v3.39; v3.89 tool set)",
+}
+# the built-ins made of a shipped catalog: name -> (wire format, catalog file in protocols/data)
+CATALOG_PROTOCOLS: dict[str, tuple[str, str]] = {
+    "roo-xml": ("xml", ROO_XML_CATALOG),
+    "roo-native": ("native", ROO_NATIVE_CATALOG),
+    "zoo-native": ("native", "zoo-native-v3.54.json"),
+    "cline-xml": ("cline-xml", "cline-xml-v3.89.2.json"),
+    "cline-native": ("native", "cline-native-v3.89.2.json"),
 }
 WIRES = ("xml", "native", "hermes")
 
 
 def _make(wire: str, catalog: Catalog | None, name: str) -> Protocol:
-    if wire == "xml":
+    if wire in ("xml", "cline-xml"):   # cline-xml: the same tags, read with Cline's parser semantics
         from protocols.wire.xml import XmlProtocol
         if catalog is None:
             raise UnknownProtocolError(f"protocol {name!r}: the xml wire format needs a catalog (xml:PATH)")
-        return XmlProtocol(catalog, name=name)
+        return XmlProtocol(catalog, name=name, dialect="cline" if wire == "cline-xml" else "roo")
     if wire == "native":
         from protocols.wire.native import NativeProtocol
         return NativeProtocol(catalog, name=name)
@@ -50,10 +62,9 @@ def _make(wire: str, catalog: Catalog | None, name: str) -> Protocol:
 @lru_cache(maxsize=64)
 def get(name: str) -> Protocol:
     """The protocol called `name` (a built-in or `WIRE:PATH`)."""
-    if name == "roo-xml":
-        return _make("xml", load_catalog(ROO_XML_CATALOG), name)
-    if name == "roo-native":
-        return _make("native", load_catalog(ROO_NATIVE_CATALOG), name)
+    if name in CATALOG_PROTOCOLS:
+        wire, file = CATALOG_PROTOCOLS[name]
+        return _make(wire, load_catalog(file), name)
     if name in ("native", "hermes"):
         return _make(name, None, name)
     if name.startswith("mcp:"):

@@ -75,6 +75,12 @@ class Catalog:
     edit_params: tuple[str, ...] = DEFAULT_EDIT_PARAMS
     one_call_per_turn: bool = False   # Roo: exactly one call per message, extras never run
     source: str = ""
+    # what the catalog mirrors: {"name", "version", "repository", "commit", "date", "current", ...}
+    agent: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)   # alias -> canonical tool (Roo's TOOL_ALIASES)
+    last_tools: tuple[str, ...] = ()   # tools that must be the last call of a message (Roo's new_task)
+    exact_schemas: bool = False   # check each schema's own `required`; strict does not force every key
+    notes: tuple[str, ...] = ()   # the agent's rules in words (`harness protocols show`)
 
     # -- mode logic -------------------------------------------------------------------------
     def group_of(self, tool: str) -> list[str]:
@@ -230,7 +236,15 @@ def catalog_from_dict(data: Any, source: str = "<catalog>", base_dir: Path | Non
         edit_params=tuple(data.get("edit_params", parent.edit_params if parent else DEFAULT_EDIT_PARAMS)),
         one_call_per_turn=bool(data.get("one_call_per_turn", parent.one_call_per_turn if parent else False)),
         source=source,
+        agent={str(k): str(v) for k, v in (data.get("agent") or {}).items()},
+        aliases={str(k): str(v) for k, v in (data.get("aliases") or {}).items()},
+        last_tools=tuple(data.get("last_tools", ())),
+        exact_schemas=bool(data.get("exact_schemas", False)),
+        notes=tuple(str(n) for n in data.get("notes", ())),
     )
+    for alias, target in cat.aliases.items():
+        if target not in cat.tools:
+            raise CatalogError(f"{source}: aliases.{alias}: unknown tool {target!r}")
     if cat.default_mode is not None and cat.modes and cat.default_mode not in cat.modes:
         raise CatalogError(f"{source}: default_mode {cat.default_mode!r} is not one of the modes {sorted(cat.modes)}")
     for g, names in cat.groups.items():

@@ -197,10 +197,12 @@ def _safe_search(pattern: str, s: str) -> bool:
         return False
 
 
-def schema_violations(tool: str, spec: ToolSpec, arguments: Mapping[str, Any]) -> list[Violation]:
+def schema_violations(tool: str, spec: ToolSpec, arguments: Mapping[str, Any], *,
+                      exact: bool = False) -> list[Violation]:
     """Check decoded arguments against the tool's parameter schema: one violation per distinct problem,
-    each naming the tool and the parameter."""
-    comp = compiled_validator(spec.parameters, spec.strict)
+    each naming the tool and the parameter. `exact`: the schema's own `required` list, even for a strict
+    tool (Zoo's read_file is strict yet requires only `path`); otherwise strict makes every key required."""
+    comp = compiled_validator(spec.parameters, spec.strict and not exact)
     if comp.validator is None:
         return [Violation(V.INVALID_PARAM_VALUE,
                           f"{tool}: arguments could not be checked: the tool's {comp.error}")]

@@ -118,6 +118,10 @@ def function_set(catalog: Catalog | None, mode: str | None = None,
     fs.specs = specs
     fs.wire = wire_names(specs)
     fs.aliases = {w: o for o, w in fs.wire.items() if w not in specs}
+    if catalog is not None:   # the agent's own aliases (Roo/Zoo TOOL_ALIASES): run as the canonical tool
+        for alias, target in catalog.aliases.items():
+            if target in specs and alias not in specs:
+                fs.aliases.setdefault(alias, target)
     return fs
 
 
@@ -160,7 +164,8 @@ def check_call(fs: FunctionSet, raw_name: Any, arguments: dict[str, Any] | str,
     if not isinstance(arguments, Mapping):
         return original, out
     spec = fs.specs[original]
-    out.extend(_guarded(lambda: schema_violations(original, spec, arguments), original))
+    exact = fs.catalog is not None and fs.catalog.exact_schemas
+    out.extend(_guarded(lambda: schema_violations(original, spec, arguments, exact=exact), original))
     cat = fs.catalog
     if cat is not None and original in cat.tools:
         from protocols.rules import mode_violations
@@ -192,6 +197,14 @@ def count_violations(turn: Turn, catalog: Catalog | None, n_calls: int, what: st
     if n_calls > 1 and catalog is not None and catalog.one_call_per_turn:
         turn.add(V.MULTIPLE_TOOL_CALLS,
                  f"{n_calls} {what} in one response; exactly one is allowed and only the first would run.")
+    elif n_calls > 1 and catalog is not None and catalog.last_tools:
+        for i, c in enumerate(turn.calls[:-1]):
+            if c.name in catalog.last_tools:
+                later = ", ".join(x.name for x in turn.calls[i + 1:])
+                turn.add(V.MULTIPLE_TOOL_CALLS,
+                         f"{c.name} must be the last tool call of a message; the {n_calls - i - 1} after it "
+                         f"({shorten(later)}) would not run.")
+                break
 
 
 # -- XML written as text ----------------------------------------------------------------------

@@ -28,9 +28,10 @@ _TAGLIKE = re.compile(r"<([A-Za-z_][\w.-]{0,63})>")
 class XmlProtocol(Protocol):
     wire = "xml"
 
-    def __init__(self, catalog: Catalog, name: str) -> None:
+    def __init__(self, catalog: Catalog, name: str, dialect: str = "roo") -> None:
         self.catalog = catalog
         self.name = name
+        self.dialect = dialect   # "roo": Roo v3.29.3's scanner; "cline": Cline's (protocols.wire.cline_xml)
         self._tool_names = tuple(catalog.tools)
         self._param_names = catalog.param_names or tuple(
             dict.fromkeys(p for t in catalog.tools.values() for p in t.param_names))
@@ -38,6 +39,9 @@ class XmlProtocol(Protocol):
     # -- parsing ------------------------------------------------------------------------------
     def blocks(self, text: str) -> tuple[str, list[Block]]:
         """(reasoning, blocks): the leading <think> block is routed away before scanning, as Roo does."""
+        if self.dialect == "cline":
+            from protocols.wire.cline_xml import scan_cline
+            return "", scan_cline(text, self._tool_names, self._param_names)
         reasoning, body = split_leading_think(text)
         return reasoning, scan(body, self._tool_names, self._param_names)
 
@@ -60,7 +64,7 @@ class XmlProtocol(Protocol):
         turn = Turn(calls=[ToolCall(b.name, dict(b.params), closed=b.closed) for b in tool_blocks],
                     text="\n\n".join(texts), reasoning=reasoning)
 
-        if utf16_len(text) > MAX_MESSAGE:
+        if self.dialect == "roo" and utf16_len(text) > MAX_MESSAGE:
             turn.add(V.MESSAGE_TOO_LARGE, f"{utf16_len(text)} UTF-16 units; Roo rejects messages over 1 MiB")
         if not tool_blocks:
             turn.add(V.NO_TOOL_CALL, self._why_no_call(text, reasoning))
