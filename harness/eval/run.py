@@ -190,7 +190,13 @@ def run_manifest(runner: Runner, started: float) -> dict[str, Any]:
         shard=f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else None,
         n_cases_selected=len(runner.cases),
         client={"concurrency": cfg.concurrency, "timeout": cfg.timeout, "max_retries": cfg.max_retries},
-        api_key_env=cfg.api_key_env, protocol_override=cfg.protocol)
+        api_key_env=cfg.api_key_env, protocol_override=cfg.protocol, server=_served_by(eps))
+
+
+def _served_by(endpoints: Sequence[str]) -> Any:
+    """run.json's `server`: engine, version and command of a server `harness serve` started (else None)."""
+    from harness.serve.servers import served_by
+    return served_by(endpoints)
 
 
 def check_resume(path: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:

@@ -11,6 +11,12 @@ or `<dirname>-<content hash 8>-<n>` — that was never loaded on that endpoint b
 reused name can serve stale KV (vllm#30931), and `load_inplace` is never sent (vllm#33791). After a 200
 the name must appear in `GET /v1/models`, else the load is an error. `lora_path` is sent as the
 adapter's absolute path: the server must see the same filesystem.
+
+Engines (`AdapterAPI`): vLLM and the local engine serve `/v1/load_lora_adapter` and address an adapter
+as `model=<name>`; SGLang serves `/load_lora_adapter` (no /v1) and addresses it as
+`model=<base>:<name>`. Which one an endpoint is comes from `engine=`, else the record `harness serve`
+left for it (harness.serve.servers), else its /v1/models cards (`owned_by: "sglang"`).
+`adapter_model(endpoint, name)` is the `model` value a request for the adapter carries.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +58,45 @@ def adapter_content_hash(adapter_dir: str | Path) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# engines
+
+
+@dataclass(frozen=True)
+class AdapterAPI:
+    """Where an engine's runtime LoRA routes are and how a request names an adapter."""
+
+    engine: str
+    load_path: str
+    unload_path: str
+    base_prefixed: bool          # model = "<base>:<adapter>" (SGLang) instead of "<adapter>"
+
+    def model_id(self, base: str | None, name: str) -> str:
+        if self.base_prefixed:
+            if not base:
+                raise AdapterError(f"{self.engine} addresses adapters as <base>:<adapter>, and the endpoint "
+                                   "lists no base model")
+            return f"{base}:{name}"
+        return name
+
+
+VLLM_API = AdapterAPI("vllm", "/v1/load_lora_adapter", "/v1/unload_lora_adapter", False)
+SGLANG_API = AdapterAPI("sglang", "/load_lora_adapter", "/unload_lora_adapter", True)
+ADAPTER_APIS = {"vllm": VLLM_API, "local": VLLM_API, "sglang": SGLANG_API}
+
+
+def _api_for(endpoint: str, cards: list[dict[str, Any]], engine: str | None) -> AdapterAPI:
+    if engine is None:
+        from harness.serve.servers import server_record
+        rec = server_record(api_base(endpoint))
+        engine = rec.get("engine") if rec else None
+    if engine is None:
+        engine = "sglang" if any(c.get("owned_by") == "sglang" for c in cards if not c.get("parent")) else "vllm"
+    if engine not in ADAPTER_APIS:
+        raise AdapterError(f"engine {engine!r}: the adapter registry speaks {', '.join(sorted(ADAPTER_APIS))}")
+    return ADAPTER_APIS[engine]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -188,20 +234,30 @@ async def list_adapters(endpoint: str, *, api_key: str | None = None, timeout: f
             for c in cards if isinstance(c, dict) and c.get("parent")]
 
 
-async def _served_ids(endpoint: str, api_key: str | None, timeout: float) -> set[str]:
+async def _model_cards(endpoint: str, api_key: str | None, timeout: float) -> list[dict[str, Any]]:
     url = api_base(endpoint) + "/v1/models"
     status, body = await _request("GET", url, api_key=api_key, timeout=timeout)
     if status != 200:
         raise AdapterError(f"GET {url}: HTTP {status}: {_error_text(status, body)}")
     try:
-        return {str(c.get("id")) for c in json.loads(body)["data"] if isinstance(c, dict)}
+        return [c for c in json.loads(body)["data"] if isinstance(c, dict)]
     except (ValueError, KeyError, TypeError):
         raise AdapterError(f"GET {url}: not an OpenAI model list: {body[:200]!r}") from None
 
 
+async def adapter_model(endpoint: str, name: str, *, engine: str | None = None, api_key: str | None = None,
+                        timeout: float = 30.0) -> str:
+    """The `model` value that selects adapter `name` on `endpoint` (`name`; SGLang: `<base>:<name>`)."""
+    cards = await _model_cards(endpoint, api_key, timeout)
+    api = _api_for(endpoint, cards, engine)
+    bases = [str(c.get("id")) for c in cards if not c.get("parent")]
+    return api.model_id(bases[0] if bases else None, name)
+
+
 async def load_adapter(endpoint: str, adapter_dir: str | Path, name: str | None = None, *,
                        check: bool = True, max_lora_rank: int | None = None,
-                       base_model: str | None = None, api_key: str | None = None, timeout: float = 300.0) -> str:
+                       base_model: str | None = None, api_key: str | None = None, timeout: float = 300.0,
+                       engine: str | None = None) -> str:
     """Load the PEFT LoRA directory into `endpoint` under a unique name and return that name, once it is
     listed by `GET /v1/models`. `check` refuses (AdapterError, one line per reason) an adapter that
     `trainers.vllm_rules.check_adapter(..., max_lora_rank, base_model)` finds incompatible, before any
@@ -216,16 +272,19 @@ async def load_adapter(endpoint: str, adapter_dir: str | Path, name: str | None 
                                  base_model=base_model)
         if problems:
             raise AdapterError("adapter refused:\n" + "\n".join(problems))
-    served = await _served_ids(endpoint, api_key, timeout)
+    cards = await _model_cards(endpoint, api_key, timeout)
+    api = _api_for(endpoint, cards, engine)
+    served = {str(c.get("id")) for c in cards}
     lora_name = _reserve_name(endpoint, d, name, served)
-    url = api_base(endpoint) + "/v1/load_lora_adapter"
+    url = api_base(endpoint) + api.load_path
     status, body = await _request("POST", url, json_body={"lora_name": lora_name, "lora_path": str(d)},
                                   api_key=api_key, timeout=timeout)
     if status != 200:
         _mark_unloaded(endpoint, lora_name)
         hint = ""
         if status == 404 and "No adapter found" not in body:
-            hint = " (is the server started with runtime LoRA updating, VLLM_ALLOW_RUNTIME_LORA_UPDATING=1?)"
+            hint = " (is the server started with runtime LoRA updating, VLLM_ALLOW_RUNTIME_LORA_UPDATING=1?)" \
+                if api.engine == "vllm" else " (is the server started with --enable-lora?)"
         raise AdapterError(f"POST {url} ({lora_name}): HTTP {status}: {_error_text(status, body)}{hint}")
     listed = {a["id"]: a for a in await list_adapters(endpoint, api_key=api_key, timeout=timeout)}
     if lora_name not in listed:
@@ -233,14 +292,16 @@ async def load_adapter(endpoint: str, adapter_dir: str | Path, name: str | None 
     return lora_name
 
 
-async def unload_adapter(endpoint: str, name: str, *, api_key: str | None = None, timeout: float = 60.0) -> None:
+async def unload_adapter(endpoint: str, name: str, *, api_key: str | None = None, timeout: float = 60.0,
+                         engine: str | None = None) -> None:
     """Unload `name` from `endpoint`; AdapterError when the server does not know it (HTTP 404) or refuses."""
-    url = api_base(endpoint) + "/v1/unload_lora_adapter"
+    cards = [] if engine is not None else await _model_cards(endpoint, api_key, min(timeout, 30.0))
+    url = api_base(endpoint) + _api_for(endpoint, cards, engine).unload_path
     status, body = await _request("POST", url, json_body={"lora_name": name}, api_key=api_key, timeout=timeout)
     if status != 200:
         raise AdapterError(f"POST {url} ({name}): HTTP {status}: {_error_text(status, body)}")
     _mark_unloaded(endpoint, name)
 
 
-__all__ = ["AdapterError", "NAME_RE", "adapter_content_hash", "api_base", "list_adapters", "load_adapter",
-           "registry_names", "unload_adapter"]
+__all__ = ["ADAPTER_APIS", "AdapterAPI", "AdapterError", "NAME_RE", "adapter_content_hash", "adapter_model",
+           "api_base", "list_adapters", "load_adapter", "registry_names", "unload_adapter"]

@@ -27,7 +27,7 @@ reference cites, 4fe4500 / 27873ca), independently of harness's code:
     argument, max_model_len) and one card per adapter (id = name, root = path, parent = the base id).
   * POST /v1/chat/completions: `model` must be served, else 404 NotFoundError "The model `<m>` does not
     exist." (param "model"); the answer is `answer from <model>`.
-  * GET /health: 200, empty body.
+  * GET /health: 200, empty body. GET /version: {"version": CONTRACT_VERSION}.
 Errors are vLLM's ErrorResponse: {"error": {"message", "type", "param", "code"}}.
 
 For the tests it also keeps every load/unload body it received: GET /contract/requests.
@@ -53,6 +53,7 @@ from typing import Any
 
 from aiohttp import web
 
+CONTRACT_VERSION = "0.0.0+contract"
 LLAMA_LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -127,6 +128,7 @@ class ContractServer:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/health", self.health)
+        app.router.add_get("/version", self.version)
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/contract/requests", self.log)
@@ -156,6 +158,9 @@ class ContractServer:
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(status=200)
+
+    async def version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": CONTRACT_VERSION})     # vLLM's GET /version shape
 
     async def log(self, request: web.Request) -> web.Response:
         return web.json_response(self.requests)
