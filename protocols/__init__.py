@@ -32,6 +32,7 @@ BUILTINS: dict[str, str] = {
                   "mcp--server--tool names, several calls per message with new_task last",
     "cline-xml": "Cline 3.x XML tool tags, parsed as Cline v3.89's parseAssistantMessageV2 does",
     "cline-native": "Cline 3.x native tool_calls (its default since v3.39; v3.89 tool set)",
+    "kilo-native": "Kilo Code 7.x native tool_calls (the OpenCode tool set)",
 }
 # the built-ins made of a shipped catalog: name -> (wire format, catalog file in protocols/data)
 CATALOG_PROTOCOLS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,7 @@ CATALOG_PROTOCOLS: dict[str, tuple[str, str]] = {
     "zoo-native": ("native", "zoo-native-v3.54.json"),
     "cline-xml": ("cline-xml", "cline-xml-v3.89.2.json"),
     "cline-native": ("native", "cline-native-v3.89.2.json"),
+    "kilo-native": ("native", "kilo-native-v7.json"),
 }
 WIRES = ("xml", "native", "hermes")
 
