@@ -25,10 +25,18 @@ def register(sub: Any) -> None:
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ls.set_defaults(func=run)
 
-    g = ss.add_parser("generate", help="generate a suite file from a generator spec",
-                      description="Generate a suite from a spec (a shipped spec name or a YAML path) with a seed.")
-    g.add_argument("--spec", required=True, help="spec name (suites/specs/NAME.yaml) or path")
-    g.add_argument("--seed", type=int, default=None, help="random seed (default: the spec's own)")
+    g = ss.add_parser("generate", help="generate a suite file from a generator spec or any protocol's catalog",
+                      description="Generate a suite from a spec (a shipped spec name or a YAML path), or from any "
+                                  "catalog's schemas (--from-protocol mcp:tools.json, native:PATH, roo-native, ...), "
+                                  "with a seed.")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spec", help="spec name (suites/specs/NAME.yaml) or path")
+    src.add_argument("--from-protocol", metavar="P",
+                     help="a protocol whose catalog's schemas give the cases (e.g. mcp:tools.json)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default: the spec's own; 0 for --from-protocol)")
+    g.add_argument("--per-tool", type=int, default=5, help="--from-protocol: cases per tool (5)")
+    g.add_argument("--irrelevance", type=int, default=None,
+                   help="--from-protocol: cases no tool fits, expecting no call (default: a tenth of the cases, at least 2)")
     g.add_argument("--out", required=True, help="output file: .jsonl (one case per line) or .yaml")
     g.set_defaults(func=run)
 
@@ -88,8 +96,23 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from harness.suite.generate import write_suite
     from harness.suite import check
+    if args.from_protocol:
+        from harness.suite.generate.from_protocol import write_from_protocol
+        top, cases = write_from_protocol(args.from_protocol, args.out, seed=args.seed or 0, per_tool=args.per_tool,
+                                         irrelevance=args.irrelevance)
+        suite, problems = check(args.out)
+        if problems:   # every reference was checked while generating, so this is a bug: say so, keep the file
+            for line in problems:
+                print(line, file=sys.stderr)
+            return 1
+        train = sum(c.split == "train" for c in cases)
+        tools = len({c.meta["task"] for c in cases} - {"irrelevance"})
+        print(f"wrote {args.out}: {len(cases)} cases ({train} train, {len(cases) - train} test) for {tools} tools")
+        for tool, why in top["generator"].get("skipped_tools", {}).items():
+            print(f"skipped {tool}: {why}", file=sys.stderr)
+        return 0
+    from harness.suite.generate import write_suite
     train, test = write_suite(args.spec, args.out, seed=args.seed)
     suite, problems = check(args.out)
     if problems:   # the generator checks every reference, so this means a bug: say so, keep the file
