@@ -58,6 +58,8 @@ def register(sub: Any) -> None:
                     help="rendering of the protocol's system prompt (default full)")
     sp.add_argument("--system-prompt-file", metavar="PATH", dest="system_prompt_file",
                     help="send this file's exact text as the system prompt")
+    p.add_argument("--stream", action="store_true",
+                   help="stream the answers (as agents do) and measure time to first token and inter-token latency")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/<suite>-<model>-<timestamp>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out: ask only the (case, sample) pairs without a verdict")
@@ -97,7 +99,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         seed=args.seed, max_tokens=args.max_tokens, system_prompt=args.system_prompt,
         system_prompt_file=args.system_prompt_file, out=args.out, resume=args.resume,
         cache=not args.no_cache, price=price, api_key_env=args.api_key_env,
-        progress=not args.quiet, dry_run=args.dry_run, register=not args.no_register)
+        progress=not args.quiet, dry_run=args.dry_run, register=not args.no_register,
+        stream=args.stream)
 
 
 def write_junit(path: str, suite_name: str, model: str, results: list[dict[str, Any]], wall_s: float | None) -> None:

@@ -55,6 +55,7 @@ class EvalConfig:
     dry_run: bool = False
     register: bool = True
     extra_body: Mapping[str, Any] | None = None   # merged into every request body (API users)
+    stream: bool = False                     # stream: true; TTFT and ITL per sample (harness.model.stream)
 
 
 

@@ -187,17 +187,21 @@ class Runner:
                 left.append(r)
                 continue
             self.stats.cache_hits += 1
-            self.on_response(r, resp, lat, from_cache=True)
+            self.on_response(r, resp, lat, from_cache=True,
+                             timing=hit.get("stream") if isinstance(hit, dict) else None)
         return left
 
-    def cache_put(self, req: Request, resp: Any, latency_ms: float | None) -> None:
+    def cache_put(self, req: Request, resp: Any, latency_ms: float | None, timing: Any = None) -> None:
         """Remember a complete reply (the cache batches its writes: one transaction per 256 or per second)."""
         if self.cache is None:
             return
         if req.cache_key is None:
             req.cache_key = self.cache.key(self._endpoint_id, self.cfg.model, req.ident)
         try:
-            self.cache.put(req.cache_key, {"response": resp, "latency_ms": latency_ms})
+            entry = {"response": resp, "latency_ms": latency_ms}
+            if timing is not None:
+                entry["stream"] = timing
+            self.cache.put(req.cache_key, entry)
         except Exception as e:  # the cache is an economy, never a reason to lose a run
             self._cache_failed(e)
 
@@ -215,9 +219,14 @@ class Runner:
         self.stats.events["cache_write_failed"] = self.stats.events.get("cache_write_failed", 0) + 1
 
     # -- results ------------------------------------------------------------------------------------
-    def on_response(self, req: Request, resp: Any, latency_ms: float | None, from_cache: bool = False) -> None:
-        """A successful reply (or a cache hit): one line per (target, sample); fallback for missing choices."""
+    def on_response(self, req: Request, resp: Any, latency_ms: float | None, from_cache: bool = False,
+                    timing: Any = None) -> None:
+        """A successful reply (or a cache hit): one line per (target, sample); fallback for missing choices.
+        `timing`: a streamed reply's StreamTiming (or its to_dict() from the cache): each line gets its
+        choice's ttft_ms and itl_ms."""
         req.answered = True
+        if timing is not None and not isinstance(timing, Mapping):
+            timing = timing.to_dict()
         choices = ordered_choices(resp)
         usage = resp.get("usage") if isinstance(resp, dict) else None
         got = min(len(choices), req.n)
@@ -257,6 +266,9 @@ class Runner:
                     "calls": [c.to_dict() for c in v.calls],
                     "response": msg, "usage": u, "latency_ms": latency_ms, "request_hash": req.hash,
                 })
+                if timing is not None:
+                    tm = timing.get(str(ch.get("index", j) if isinstance(ch, dict) else j)) or {}
+                    lines[-1]["ttft_ms"], lines[-1]["itl_ms"] = tm.get("ttft_ms"), tm.get("itl_ms")
                 st.ok += 1
                 if v.passed:
                     st.passed += 1
@@ -268,7 +280,7 @@ class Runner:
                 st.completion_tokens += token_count(usage.get("completion_tokens"))
                 st.cached_tokens += cached_tokens(usage)
         if got and not from_cache and got == req.n:
-            self.cache_put(req, resp, latency_ms)
+            self.cache_put(req, resp, latency_ms, timing)
         if got < req.n:
             if got == 0:
                 # a 200 without a usable choice: the endpoint's failure, not the model's
@@ -330,7 +342,7 @@ class Runner:
             if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
                 self.on_error(req, "the response has no choices list", getattr(reply, "http_status", None), lat)
                 return
-            self.on_response(req, body, lat)
+            self.on_response(req, body, lat, timing=getattr(reply, "stream", None))
             return
         err = str(getattr(reply, "error", None) or "request failed")
         hs = getattr(reply, "http_status", None)

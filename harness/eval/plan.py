@@ -6,7 +6,8 @@ rendering for the case's mode (`system_prompt` "full" | "compact") or the exact 
 `system_prompt_file`; a case that carries its own system message keeps it and gets none added.
 `tools` = protocol.request_tools(...) (with tool_choice "auto" and parallel_tool_calls false for
 one-call-per-turn catalogs), `stop` = protocol.stop_sequences(), `max_tokens` (default
-DEFAULT_MAX_TOKENS), temperature / top_p / seed when given, and `n` for several samples. Each body is
+DEFAULT_MAX_TOKENS), temperature / top_p / seed when given, `n` for several samples, and `stream: true`
+with `stream_options: {include_usage: true}` under --stream. Each body is
 serialised once (canonical JSON: sorted keys, compact, UTF-8 — what harness.model.cache keys on) from cached
 fragments (the system message and the tools are serialised once per protocol/mode/tools) and hashed once
 (`request_hash` = sha256 of the request's
@@ -181,6 +182,9 @@ class Planner:
                 t["temperature"] = cfg.temperature
             if cfg.top_p is not None:
                 t["top_p"] = cfg.top_p
+            if cfg.stream:     # the usage comes in the stream's last chunk only when asked for
+                t["stream"] = True
+                t["stream_options"] = {"include_usage": True}
             if cfg.extra_body:
                 for k, v in cfg.extra_body.items():
                     if k not in ("model", "messages", "tools", "n", "seed") and k not in t:

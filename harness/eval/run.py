@@ -189,7 +189,8 @@ def run_manifest(runner: Runner, started: float) -> dict[str, Any]:
         source="eval", split=cfg.split or "all",
         shard=f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else None,
         n_cases_selected=len(runner.cases),
-        client={"concurrency": cfg.concurrency, "timeout": cfg.timeout, "max_retries": cfg.max_retries},
+        client={"concurrency": cfg.concurrency, "timeout": cfg.timeout, "max_retries": cfg.max_retries,
+                "stream": cfg.stream},
         api_key_env=cfg.api_key_env, protocol_override=cfg.protocol, server=_served_by(eps))
 
 

@@ -43,6 +43,8 @@ _COLUMNS = (
     ("tokens_per_case", "REAL"),
     ("latency_p50", "REAL"),
     ("latency_p95", "REAL"),
+    ("ttft_p50", "REAL"),           # time to first token of streamed runs (`harness eval --stream`)
+    ("ttft_p95", "REAL"),
     ("cost", "REAL"),
     ("errors", "INTEGER"),
     ("harness_version", "TEXT"),
@@ -100,6 +102,7 @@ def _ensure_schema(con: sqlite3.Connection, path: Path) -> None:
         if have > SCHEMA_VERSION:
             raise StoreError(f"{path}: leaderboard schema version {have} is newer than this harness "
                              f"supports ({SCHEMA_VERSION}); upgrade toolcall-harness")
+        _add_missing_columns(con)
         return
     cols = ",\n  ".join(f"{n} {t}" for n, t in _COLUMNS)
     con.execute("BEGIN IMMEDIATE")
@@ -108,6 +111,24 @@ def _ensure_schema(con: sqlite3.Connection, path: Path) -> None:
         con.execute(f"CREATE TABLE IF NOT EXISTS runs (\n  id INTEGER PRIMARY KEY AUTOINCREMENT,\n  {cols}\n)")
         con.execute("CREATE INDEX IF NOT EXISTS runs_suite_model ON runs (suite, model)")
         con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+
+
+def _add_missing_columns(con: sqlite3.Connection) -> None:
+    """A database made by an older harness gets the columns added since (NULL in its old rows), so a
+    new column needs no schema version; one transaction, so two processes do not add one twice."""
+    if {r[1] for r in con.execute("PRAGMA table_info(runs)")} >= set(COLUMNS):
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        have = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+        for name, sql_type in _COLUMNS:
+            if name not in have:
+                con.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
         con.execute("COMMIT")
     except BaseException:
         if con.in_transaction:
@@ -155,6 +176,7 @@ def _row_from_run(rd: RunDir) -> dict[str, Any]:
         hat_v = _num(hat)
     tokens = summary.get("tokens") or {}
     lat = summary.get("latency_ms") or {}
+    ttft = summary.get("ttft_ms") if isinstance(summary.get("ttft_ms"), Mapping) else {}
     cost = summary.get("cost")
     cost_v = _num(cost.get("total")) if isinstance(cost, Mapping) else _num(cost)
     return {
@@ -176,6 +198,8 @@ def _row_from_run(rd: RunDir) -> dict[str, Any]:
         "tokens_per_case": _num(tokens.get("per_case")) if isinstance(tokens, Mapping) else None,
         "latency_p50": _num(lat.get("p50")) if isinstance(lat, Mapping) else None,
         "latency_p95": _num(lat.get("p95")) if isinstance(lat, Mapping) else None,
+        "ttft_p50": _num(ttft.get("p50")),
+        "ttft_p95": _num(ttft.get("p95")),
         "cost": cost_v,
         "errors": summary.get("errors"),
         "harness_version": manifest.get("harness_version"),

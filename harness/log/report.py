@@ -119,6 +119,10 @@ def print_summary(summary: Mapping[str, Any], manifest: Mapping[str, Any] | None
     if lat.get("p50") is not None:
         extra.append(f"latency p50 {num(lat.get('p50'))} ms · p95 {num(lat.get('p95'))} ms · "
                      f"p99 {num(lat.get('p99'))} ms")
+    ttft, itl = summary.get("ttft_ms") or {}, summary.get("itl_ms") or {}
+    if ttft.get("p50") is not None:   # a streamed run
+        extra.append(f"time to first token p50 {num(ttft.get('p50'))} ms · p95 {num(ttft.get('p95'))} ms · "
+                     f"inter-token p50 {num(itl.get('p50'), 1)} ms · p95 {num(itl.get('p95'), 1)} ms")
     timing = []
     if summary.get("wall_s") is not None:
         timing.append(f"wall {num(summary['wall_s'], 2)} s")
@@ -168,7 +172,7 @@ def print_leaderboard(rows: Sequence[Mapping[str, Any]], console: Console | None
     for name, justify in (("suite", "left"), ("model", "left"), ("protocol", "left"), ("prompt", "left"),
                           ("pass rate", "right"), ("95% CI", "right"), ("pass^k", "right"), ("cases", "right"),
                           ("samples", "right"), ("tok/case", "right"), ("p50 ms", "right"), ("p95 ms", "right"),
-                          ("cost $", "right"), ("created", "left")):
+                          ("TTFT ms", "right"), ("cost $", "right"), ("created", "left")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         rate = r.get("pass_rate")
@@ -179,7 +183,7 @@ def print_leaderboard(rows: Sequence[Mapping[str, Any]], console: Console | None
         t.add_row(str(r.get("suite") or "-"), str(r.get("model") or "-"), str(r.get("protocol") or "-"),
                   str(r.get("system_prompt") or "-"), Text(pct(rate), style=_rate_style(rate)), ci, hat,
                   num(r.get("n_cases")), num(r.get("n_samples")), num(r.get("tokens_per_case"), 1),
-                  num(r.get("latency_p50")), num(r.get("latency_p95")),
+                  num(r.get("latency_p50")), num(r.get("latency_p95")), num(r.get("ttft_p50")),
                   f"{r['cost']:.4f}" if isinstance(r.get("cost"), (int, float)) else "-",
                   str(r.get("created_at") or "-"))
     console.print(t)

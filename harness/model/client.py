@@ -8,7 +8,9 @@
 
 `chat` never raises for anything the endpoint or the network does: every outcome is a `Reply`, either
 "ok" (a parsed 2xx JSON body) or "error" (the reason after retries). It raises only for a body that is
-not JSON-serialisable (a caller bug) and when the task is cancelled.
+not JSON-serialisable (a caller bug) and when the task is cancelled. A `text/event-stream` answer (a body
+with `stream: true`) is read by harness.model.stream: `Reply.body` is the assembled chat.completion,
+`Reply.stream` its TTFT/ITL; an error event or a stream cut before `[DONE]` is retried as a failure.
 
 Transport: one aiohttp ClientSession (one keep-alive pool of `concurrency * len(endpoints)`
 connections, no cookie jar), the API key set once as a session default `Authorization` header, each
@@ -65,6 +67,7 @@ from harness.errors import UserError
 from harness.log.rundir import redact_url
 from harness.model.limits import (MAX_RETRY_AFTER, OVERLOAD_STATUSES, RETRY_STATUSES, AimdLimiter, backoff_wait,
                                   retry_after_seconds)
+from harness.model.stream import SSE_CONTENT_TYPE, StreamError, StreamTiming, read_stream
 
 log = logging.getLogger("harness.model.client")
 
@@ -92,6 +95,7 @@ class Reply:
     error: str | None           # clear reason after retries, e.g. "HTTP 500 after 4 attempts: <server message>"
     http_status: int | None
     endpoint: str               # the endpoint's base URL, without credentials
+    stream: StreamTiming | None = None   # a streamed reply (text/event-stream): TTFT and ITL per choice
 
 
 class _Endpoint:
@@ -362,6 +366,7 @@ class ChatClient:
             status = 0
             raw = b""
             kind = ""          # a failure without an HTTP answer: timeout, connection, truncated, protocol
+            sse = None         # (body, timing) of a streamed answer
             head = detail = ""
             retry_after_h = None
             t0 = time.perf_counter()
@@ -372,7 +377,13 @@ class ChatClient:
                     resp = await session.get(ep.models_url)
                 try:
                     status = resp.status
-                    raw = await resp.read()
+                    if 200 <= status < 300 and resp.content_type == SSE_CONTENT_TYPE:   # `stream: true`
+                        try:
+                            sse = await read_stream(resp.content, t0, self._secret)
+                        except StreamError as e:
+                            kind, head, detail = e.kind, "bad stream", str(e)
+                    else:
+                        raw = await resp.read()
                     if status in OVERLOAD_STATUSES:
                         retry_after_h = resp.headers.get("Retry-After")
                 finally:
@@ -393,12 +404,16 @@ class ChatClient:
                     lim.wake()
 
             if not kind and 200 <= status < 300:
-                if self._secret is not None and self._secret in raw:
-                    raw = raw.replace(self._secret, b"***")
-                try:   # the standard library only: an optional parser would make results depend on the machine
-                    body = json.loads(raw)
-                except (ValueError, RecursionError):
-                    body = None
+                if sse is not None:
+                    body, timing = sse
+                else:
+                    timing = None
+                    if self._secret is not None and self._secret in raw:
+                        raw = raw.replace(self._secret, b"***")
+                    try:   # the standard library only: an optional parser would make results depend on the machine
+                        body = json.loads(raw)
+                    except (ValueError, RecursionError):
+                        body = None
                 if type(body) is dict:
                     status_counts[status] = status_counts.get(status, 0) + 1
                     ep.fail_streak = 0
@@ -407,7 +422,7 @@ class ChatClient:
                     self._n_ok += 1
                     if lim.limit < self._concurrency:
                         lim.succeeded()
-                    return Reply("ok", body, latency_ms, attempts, None, status, ep.name)
+                    return Reply("ok", body, latency_ms, attempts, None, status, ep.name, timing)
                 kind, head = "bad_json", f"HTTP {status} with a body that is not a JSON object"
                 detail = repr(" ".join(raw[:80].decode("utf-8", "replace").split()))
 

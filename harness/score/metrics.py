@@ -118,6 +118,17 @@ def _cost(price: Mapping[str, Any], prompt: int, completion: int, cached: int, n
             "price_per_mtok": {"prompt": p_in, "completion": p_out, "cached": p_cached}}
 
 
+def _streaming(ok: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """`ttft_ms` and `itl_ms` {p50, p95} over the samples of a streamed run (`harness eval --stream`): time
+    to first token, and each sample's mean gap between streamed pieces; {} when nothing was streamed."""
+    out: dict[str, Any] = {}
+    for key in ("ttft_ms", "itl_ms"):
+        xs = [float(r[key]) for r in ok if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
+        if xs or (key == "itl_ms" and out):
+            out[key] = {"p50": percentile(xs, 50), "p95": percentile(xs, 95)}
+    return out
+
+
 def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
               wall_s: float | None = None, price: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """summary.json for the result lines of a run (one per (id, sample), as RunDir.results() gives)."""
@@ -185,6 +196,7 @@ def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
     lat = [float(r["latency_ms"]) for r in ok
            if isinstance(r.get("latency_ms"), (int, float)) and not isinstance(r.get("latency_ms"), bool)]
     latency = {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99)}
+    streamed = _streaming(ok)
 
     hashes = {r.get("request_hash") for r in results if r.get("request_hash")}
     n_requests = len(hashes) if hashes and all(r.get("request_hash") for r in results) else len(results)
@@ -202,6 +214,7 @@ def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
         "by_violation": dict(sorted(by_violation.items())),
         "tokens": tokens,
         "latency_ms": latency,
+        **streamed,
         "wall_s": wall_s,
         "requests_per_s": (n_requests / wall_s) if wall_s and wall_s > 0 else None,
         "errors": errors,

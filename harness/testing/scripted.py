@@ -19,6 +19,10 @@ In process (the server runs on the current event loop):
 From synchronous code or another process: `with spawn_server("--latency", "0.2") as url: ...`
 (harness/testing/spawn.py).
 
+Streaming (harness/testing/stream.py): a request with `stream: true` is answered as OpenAI streams it
+(SSE chunks, the usage chunk with `stream_options.include_usage`, `data: [DONE]`); `latency` is the time
+to the first token and `token_delay` (--token-delay) the wait between later pieces.
+
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /stats, POST /reset_stats, POST /configure
 (a JSON object of options; fault fractions, latency, retry_after, no_retry_after, no_n, strict_models,
 echo_key).
@@ -62,12 +66,13 @@ from harness.testing import faults
 from harness.testing.answers import AnswerBook, canonical, cut
 from harness.testing.faults import FAULTS
 from harness.testing.replies import JSON_CT, Reply, error_body
+from harness.testing.stream import send_stream
 from harness.testing.usage import prompt_usage, tokens
 
 MODEL_DEFAULT = "scripted"
 OPTION_DEFAULTS: dict[str, Any] = {
     "latency": 0.0, "retry_after": 1.0, "no_retry_after": False, "no_n": False, "strict_models": False,
-    "echo_key": False,
+    "echo_key": False, "token_delay": 0.0,
     **{f: 0.0 for f in FAULTS},
 }
 
@@ -83,7 +88,8 @@ class ScriptedServer:
                  reset: float = 0.0, bad_args: float = 0.0, no_n: bool = False, echo_key: bool = False,
                  seed: int | None = None, models: list[str] | None = None, strict_models: bool = False,
                  api_key: str | None = None, suite: str | None = None, answer: str = "reference",
-                 script: str | os.PathLike[str] | None = None) -> None:
+                 script: str | os.PathLike[str] | None = None,
+                 token_delay: float = 0.0) -> None:
         self.host = host
         self.port = port
         self.models = list(models or [MODEL_DEFAULT])
@@ -96,7 +102,7 @@ class ScriptedServer:
                        hang=hang, truncate=truncate, bad_json=bad_json, html_error=html_error,
                        empty_choices=empty_choices, finish_length=finish_length, fail_502=fail_502,
                        reset=reset, bad_args=bad_args, no_n=no_n, echo_key=echo_key,
-                       strict_models=strict_models)
+                       strict_models=strict_models, token_delay=token_delay)
         self.answers = AnswerBook(suite=suite, answer=answer, script=script)
         self.duplicate_prompts = self.answers.duplicate_prompts   # suite cases with the same prompt and tools
         # state
@@ -276,6 +282,12 @@ class ScriptedServer:
         status, body = self.complete(req, fault)
         if status != 200:
             return self._reply(status, body)
+        if req.get("stream") is True:    # harness/testing/stream.py: SSE, `latency` to the first token
+            self._by_status["200"] += 1
+            opts = req.get("stream_options")
+            return await send_stream(request, json.loads(body), token_delay=self.options["token_delay"],
+                                     include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
+                                     truncate=fault == "truncate")
         if fault == "truncate":
             self._by_status["200"] += 1
             return await faults.send_truncated(request, body)
@@ -368,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-after", type=float, default=1.0, help="the Retry-After of 429/503 (seconds)")
     p.add_argument("--no-retry-after", action="store_true")
     p.add_argument("--no-n", action="store_true", help="reject n>1 with a 400 error")
+    p.add_argument("--token-delay", type=float, default=0.0, metavar="S",
+                   help="stream: true answers: seconds between streamed pieces (--latency is the first token's)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--models", default=MODEL_DEFAULT, help="comma-separated model names for /v1/models")
     p.add_argument("--strict-models", action="store_true", help="404 for a model not in --models")
