@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-decay", type=float, default=1.0, metavar="F",
                    help="round i trains at --lr × F^(i-1) (default 1: the same rate every round)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the regression test")
+    p.add_argument("--gate-cases", type=int, default=4, metavar="N",
+                   help="after each hot-load, ask base and candidate N cases greedily (the round's failures "
+                        "first); a candidate whose answers all equal the base's is refused (0: no gate)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens, concurrency=args.concurrency, seed=args.seed, replay=args.replay,
         fresh=args.fresh, lr_decay=args.lr_decay, train_sample=args.train_sample, probe=args.probe, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         target_modules=args.target_modules, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, max_lora_rank=args.max_lora_rank, alpha=args.alpha,
+        batch_size=args.batch_size, max_lora_rank=args.max_lora_rank, alpha=args.alpha, gate_cases=args.gate_cases,
         api_key_env=args.api_key_env, resume=args.resume, progress=not args.quiet)
     state = Loop(cfg, on_event).run()
     print(format_rounds(state))

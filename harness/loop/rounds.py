@@ -17,8 +17,10 @@ Each round, on the model currently served (the base, or the last promoted adapte
 3. ``train``       — a LoRA adapter, continuing the current one (`--init-adapter`);
 4. ``check``       — vLLM's adapter rules (trainers.vllm_rules.check_adapter);
 5. ``load``        — hot-load under a unique name through the runtime LoRA API;
-6. ``eval_test``   — evaluate the held-out test split on the candidate;
-7. ``decide``      — promote when the held-out pass rate rises and the cases that passed before show no
+6. ``gate``        — the candidate must change some greedy answers of the base model (harness.loop.gate:
+   an adapter can load and silently do nothing, vllm#41384); if none differ it is refused and unloaded;
+7. ``eval_test``   — evaluate the held-out test split on the candidate;
+8. ``decide``      — promote when the held-out pass rate rises and the cases that passed before show no
    significant regression (one-sided exact McNemar on the paired cases); otherwise unload it.
 
 `loop.json` is rewritten atomically after every stage, so a crash at any point resumes (`resume=True`)
@@ -40,10 +42,11 @@ from typing import Any
 
 from harness.errors import UserError
 from harness._util.fs import atomic_write_json
+from harness.loop.backends import backend_train, check_backend
 from harness.score.compare import mcnemar_regression_p, paired_flips
 
 POOL_DRAWS = 4         # generator seeds tried for unseen cases per round
-STAGES = ("eval_train", "data", "train", "check", "load", "eval_test", "decide")
+STAGES = ("eval_train", "data", "train", "check", "load", "gate", "eval_test", "decide")
 LOOP_FORMAT = "toolcall-harness/loop@1"
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -81,6 +84,7 @@ class LoopConfig:
     max_steps: int | None = None
     batch_size: int = 8
     max_lora_rank: int = 64
+    gate_cases: int = 4                   # cases the adapter gate asks base and candidate (0: no gate)
     alpha: float = 0.05                   # significance level of the regression test
     api_key_env: str = "OPENAI_API_KEY"
     resume: bool = False
@@ -94,7 +98,7 @@ class Round:
     init_adapter: str | None              # adapter dir the candidate continues
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     candidate: str | None = None          # the loaded adapter's name
-    decision: str | None = None           # promoted | rejected | failed
+    decision: str | None = None           # promoted | rejected | refused (gate) | failed
 
 
 def _now() -> float:
@@ -223,6 +227,13 @@ class Loop:
         self._emit("stage_end", round=rnd["index"], stage=name, info=info)
         return info
 
+    def _evaluated_suite(self, rnd: dict[str, Any]) -> Any:
+        """The suite round `rnd`'s eval_train ran: the suite, or its probe suite."""
+        if rnd["stages"]["eval_train"].get("suite"):
+            from harness.suite import load_suite
+            return load_suite(rnd["stages"]["eval_train"]["suite"])
+        return self._suite()
+
     def _generated(self, seed: int, exclude: set[str], want: int) -> list[Any]:
         """Up to `want` cases newly generated from the suite's spec, marked train, none a near-duplicate of
         a suite case or of each other (so their values are unseen: a model that memorised the train split
@@ -331,10 +342,7 @@ class Loop:
                 if str(ex["meta"].get("id", "")).startswith(f"probe{i}-") and ex["meta"].get("kind") == "failure":
                     ex["meta"]["kind"] = "probe_failure"
             failures: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
-            evaluated = self._suite()
-            if rnd["stages"]["eval_train"].get("suite"):
-                from harness.suite import load_suite
-                evaluated = load_suite(rnd["stages"]["eval_train"]["suite"])
+            evaluated = self._evaluated_suite(rnd)
             cases = {cs.id: cs for cs in evaluated.cases}
             for r in RunDir(run_dir).results():
                 cs = cases.get(str(r.get("id")))
@@ -356,7 +364,7 @@ class Loop:
             d = rnd["stages"]["data"]
             if not d.get("examples"):
                 return {"skipped": "nothing to train on: every train case passed"}
-            from trainers.backends.peft import train as run_train
+            run_train = backend_train(c.backend)
             from trainers.config import TrainConfig
             from trainers.sft.checkpoints import RUN_CONFIG
             adir = rdir / "adapter"
@@ -394,20 +402,52 @@ class Loop:
                     return {"name": a["id"], "reused": True}
             name = asyncio.run(load_adapter(c.endpoint, t["adapter"], None, max_lora_rank=c.max_lora_rank))
             rnd["candidate"] = name
-            return {"name": name}
+            from harness.serve.adapters import adapter_model
+            return {"name": name, "model": asyncio.run(adapter_model(c.endpoint, name))}
+
+        def gate() -> dict[str, Any]:
+            ld = rnd["stages"]["load"]
+            if ld.get("skipped"):
+                return {"skipped": ld["skipped"]}
+            if not c.gate_cases:
+                return {"skipped": "--gate-cases 0", "passed": True}
+            if rnd["stages"].get("decide", {}).get("done"):   # a round decided before this stage existed
+                return {"skipped": "round decided before the gate", "passed": True}
+            from harness.loop.gate import changes_outputs, pick_cases
+            from harness.log.rundir import RunDir
+            evaluated = self._evaluated_suite(rnd)
+            failed = [str(r["id"]) for r in RunDir(rnd["stages"]["eval_train"]["run_dir"]).results()
+                      if r.get("status") == "ok" and not r.get("passed")]
+            top = {k: v for k, v in (evaluated.meta or {}).items() if k not in ("generator", "name", "description")}
+            res = changes_outputs(c.endpoint, base=self.state["base_name"], candidate=ld.get("model") or ld["name"],
+                                  cases=pick_cases(evaluated.cases, failed, c.gate_cases), out=rdir / "gate",
+                                  system_prompt=c.system_prompt, api_key_env=c.api_key_env, top=top,
+                                  max_tokens=c.max_tokens)
+            info = res.record()
+            if not res.passed:
+                from harness.serve import unload_adapter
+                try:
+                    asyncio.run(unload_adapter(c.endpoint, rnd["candidate"]))
+                except UserError as e:
+                    info["unload"] = str(e)
+            return info
 
         def eval_test() -> dict[str, Any]:
             ld = rnd["stages"]["load"]
             if ld.get("skipped"):
                 return {"skipped": ld["skipped"]}
-            s = self._evaluate(ld["name"], "test", rdir / "eval-test")
+            g = rnd["stages"].get("gate") or {}
+            if not g.get("passed", True):
+                return {"skipped": f"adapter refused: {g['differ']} of {g['checked']} greedy answers differ "
+                                   "from the base model's", "refused": True}
+            s = self._evaluate(ld.get("model") or ld["name"], "test", rdir / "eval-test")
             return {"run_dir": str(rdir / "eval-test"), "pass_rate": s.get("pass_rate"), "ci95": s.get("ci95")}
 
         def decide() -> dict[str, Any]:
             et = rnd["stages"]["eval_test"]
             if et.get("skipped"):
-                rnd["decision"] = "failed"
-                return {"decision": "failed", "reason": et["skipped"]}
+                rnd["decision"] = "refused" if et.get("refused") else "failed"
+                return {"decision": rnd["decision"], "reason": et["skipped"]}
             ref = best["test_run"]
             b, cflip = paired_flips(case_passes(ref), case_passes(et["run_dir"]))
             p = mcnemar_regression_p(b, cflip)
@@ -416,7 +456,7 @@ class Loop:
             reason = (f"held-out {old:.3f} → {new:.3f}; pass→fail {b}, fail→pass {cflip}; "
                       f"regression p = {p:.3g} (alpha {c.alpha})")
             if promote:
-                self.state["best"] = {"model": rnd["candidate"], "adapter": rnd["stages"]["train"]["adapter"],
+                self.state["best"] = {"model": rnd["stages"]["load"].get("model") or rnd["candidate"], "adapter": rnd["stages"]["train"]["adapter"],
                                       "pass_rate": new, "test_run": et["run_dir"], "round": i}
             else:
                 from harness.serve import unload_adapter
@@ -428,11 +468,12 @@ class Loop:
             return {"decision": rnd["decision"], "reason": reason, "pass_to_fail": b, "fail_to_pass": cflip,
                     "p_regression": p}
 
-        for name, fn in zip(STAGES, (eval_train, data, train, check, load, eval_test, decide)):
+        for name, fn in zip(STAGES, (eval_train, data, train, check, load, gate, eval_test, decide)):
             self._stage(rnd, name, fn)
 
     # -- driver -------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        check_backend(self.cfg.backend)     # before any request: a CPU machine and unsloth fail here, clearly
         self._load_state()
         base_name = self.state.get("base_name") or self._served_base()
         self.state["base_name"] = base_name

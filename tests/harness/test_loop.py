@@ -96,17 +96,23 @@ def test_loop_runs_every_stage_and_records_it(served_base, small_suite):
     assert r.returncode == 0, r.stderr[-2000:]
     state = json.loads((out / "loop.json").read_text())
     rnd = state["rounds"][0]
-    assert list(rnd["stages"]) == ["eval_train", "data", "train", "check", "load", "eval_test", "decide"]
+    assert list(rnd["stages"]) == ["eval_train", "data", "train", "check", "load", "gate", "eval_test", "decide"]
     assert all(s["done"] for s in rnd["stages"].values())
     assert rnd["stages"]["data"]["kinds"].get("fresh") == 6       # targeted fresh cases joined the failures
     assert rnd["stages"]["eval_train"]["n_cases"] == 20            # 16 sampled train cases + 4 unseen probes
     kinds = rnd["stages"]["data"]["kinds"]
     assert kinds.get("failure", 0) + kinds.get("probe_failure", 0) > 0
     assert rnd["stages"]["check"]["problems"] == []
-    assert rnd["decision"] in ("promoted", "rejected")
+    gate = rnd["stages"]["gate"]
+    assert gate["checked"] == 4 and gate["passed"] == (gate["differ"] >= 1)
+    if gate["passed"]:
+        assert rnd["decision"] in ("promoted", "rejected")
+    else:   # a candidate whose greedy answers equal the base's: refused, never evaluated
+        assert rnd["decision"] == "refused" and rnd["stages"]["eval_test"]["refused"]
     assert (out / "heldout.png").stat().st_size > 1000
     # each evaluation is a run directory with every case exactly once
-    for run in (out / "baseline-test", out / "round-1" / "eval-train", out / "round-1" / "eval-test"):
+    runs = [out / "baseline-test", out / "round-1" / "eval-train", out / "round-1" / "gate" / "base"]
+    for run in runs + ([out / "round-1" / "eval-test"] if gate["passed"] else []):
         ids = [json.loads(x)["id"] for x in (run / "results.jsonl").read_text().splitlines()]
         assert len(ids) == len(set(ids)) > 0
     # a rejected candidate is unloaded; a promoted one stays served
@@ -159,3 +165,60 @@ def test_loop_refuses_to_overwrite_without_resume(served_base, small_suite):
     r = subprocess.run(loop_cmd(base, url, small_suite, out), cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "--resume" in r.stderr and "Traceback" not in r.stderr
+
+
+def _adapter(base: Path, out: Path, active: bool) -> Path:
+    """A PEFT LoRA on the tiny base: as initialised (lora_B = 0: an exact no-op, like an adapter a server
+    loads and silently does not apply) or with lora_B drawn at random (it changes the answers)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+    if active:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0.0, 1.0)
+    model.save_pretrained(out)
+    return out
+
+
+def test_adapter_gate_refuses_an_adapter_that_changes_nothing(served_base, small_suite, monkeypatch):
+    """harness.loop.gate against the local engine: a no-op adapter (zero lora_B) answers every case as the
+    base does and fails the gate; an adapter with weight in it changes answers and passes."""
+    import asyncio
+    from harness.loop.gate import changes_outputs, pick_cases
+    from harness.serve import load_adapter
+    base, url, root, env = served_base
+    monkeypatch.setenv("HARNESS_HOME", env["HARNESS_HOME"])
+    suite = load_suite(str(small_suite))
+    cases = pick_cases(suite.cases, [suite.cases[3].id], 4)
+    assert [c.id for c in cases][:2] == [suite.cases[3].id, suite.cases[0].id]
+    results = {}
+    for active in (False, True):
+        name = asyncio.run(load_adapter(url, _adapter(base, root / f"gate-ad-{active}", active), max_lora_rank=64))
+        results[active] = changes_outputs(url, base=Path(base).name, candidate=name, cases=cases,
+                                          out=root / f"gate-{active}", system_prompt="compact",
+                                          api_key_env="OPENAI_API_KEY", max_tokens=12)
+    assert results[False].checked == 4 and results[False].differ == 0 and not results[False].passed
+    assert sorted(results[False].same) == sorted(c.id for c in cases)
+    assert results[True].checked == 4 and results[True].differ >= 1 and results[True].passed
+
+
+def test_loop_backend_unsloth_on_a_cpu_machine_says_it_needs_a_gpu(tmp_path):
+    """The loop dispatches to the backend it was given and checks it before any request: on a machine
+    without CUDA, unsloth stops at once with its own message (no endpoint is ever contacted)."""
+    from harness.loop.backends import backend_train
+    from trainers.backends import peft, unsloth
+    assert backend_train("unsloth") is unsloth.train and backend_train("peft") is peft.train
+    env = {**os.environ, "HARNESS_HOME": str(tmp_path / "home"), "CUDA_VISIBLE_DEVICES": ""}
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "loop", "--endpoint", "http://127.0.0.1:9/v1",
+                        "--base-model", str(tmp_path), "--suite", "roo-starter", "--out", str(tmp_path / "loop"),
+                        "--backend", "unsloth", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == ("harness: error: the unsloth backend needs an NVIDIA GPU "
+                                                  "(torch.cuda.is_available() is False); use --backend peft")
+    assert "Traceback" not in r.stderr and not (tmp_path / "loop" / "loop.json").exists()
