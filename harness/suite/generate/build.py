@@ -165,6 +165,8 @@ def _task_cases(spec: Mapping[str, Any], task: Mapping[str, Any], seed: int, pro
         reference, arguments = render_call(protocol, tool, params, where)
         state = env_state(rng, env_files)
         messages = [user_turn(request, environment(style, mode, catalog, state))]
+        if task.get("history"):
+            messages += history_turns(task["history"], values, protocol, catalog, where)
         if failure:
             later = environment(style, mode, catalog, state, later_s=rng.randint(4, 90))
             messages += failure_turns(spec, task, failure, rec, values, params, protocol, mode, later, rng, where)
@@ -181,6 +183,31 @@ def _task_cases(spec: Mapping[str, Any], task: Mapping[str, Any], seed: int, pro
                                      digest(call_key(family, ti, params))]})
         _check_reference(case, protocol, where)
         out.append(case)
+    return out
+
+
+def history_turns(history: Any, values: Mapping[str, Any], protocol: Any, catalog: Any,
+                  where: str) -> list[dict[str, Any]]:
+    """The turns before the expected call (native protocols): each `{tool, call, result}` of a task's
+    `history` is an assistant message with that call and the `tool` message answering it (the result
+    text is a template over the task's slots), so a case asks for the next call after a tool result."""
+    if protocol.wire != "native":
+        raise SpecError(f"{where}: 'history' needs a native protocol (tool results travel as tool messages)")
+    if not isinstance(history, list):
+        raise SpecError(f"{where}: 'history' must be a list of {{tool, call, result}}")
+    out: list[dict[str, Any]] = []
+    for j, h in enumerate(history):
+        hw = f"{where}: history[{j}]"
+        if not isinstance(h, Mapping) or not isinstance(h.get("tool"), str) or not isinstance(h.get("result"), str):
+            raise SpecError(f"{hw}: needs 'tool', 'call' and 'result'")
+        params = {p: build_value(v, values, f"{hw}.call.{p}", catalog) for p, v in (h.get("call") or {}).items()}
+        msg, _ = render_call(protocol, h["tool"], params, hw)
+        call_id = f"call_h{j}"
+        for c in msg.get("tool_calls") or []:
+            c["id"] = call_id
+        out.append(msg)
+        out.append({"role": "tool", "tool_call_id": call_id, "content": fill(h["result"], values, f"{hw}.result",
+                                                                              catalog)})
     return out
 
 

@@ -25,6 +25,9 @@ Tasks
     templates   request texts with {SLOT}, {SLOT.field} and {SLOT|filter} (filters: block, choices,
                 steps, edits, json, quote); {{ and }} are literal braces
     call        {PARAM: VALUE} in the tool's parameter order (VALUE: see `values`)
+    history     turns before the expected call (native protocols): [{tool, call, result}], each an
+                assistant call and the `tool` message with its result (a template), so the case asks
+                for the next call after a tool result
     kind        call (default) | recovery
     recovery:   failure (no_tool | missing_param | not_allowed | file_restricted | diff_mismatch |
                 diff_malformed), prose (texts of a reply without a tool, for no_tool), missing

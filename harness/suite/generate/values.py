@@ -177,7 +177,7 @@ def build_value(spec: Any, values: Mapping[str, Any], where: str, catalog: Any =
         return Value("flag", spec)
     if not isinstance(spec, Mapping) or len({k for k in spec if k not in ("screen",)}) != 1:
         raise SpecError(f"{where}: a parameter value is a template string or a one-key mapping "
-                        f"(text, free, files, follow_up, todos, diff, json, line_count, flag, point, size)")
+                        f"(text, free, files, follow_up, todos, diff, json, line_count, int, flag, point, size)")
     (key, arg), = ((k, v) for k, v in spec.items() if k != "screen")
     if key == "text":
         return Value("text", fill(arg, values, where, catalog))
@@ -211,6 +211,11 @@ def build_value(spec: Any, values: Mapping[str, Any], where: str, catalog: Any =
                 raise SpecError(f"{where}: json needs a slot holding a mapping")
             return Value("json", json.loads(json.dumps(v)))
         return Value("count", _count_lines(v if isinstance(v, str) else str(v)))
+    if key == "int":   # an integer argument (native protocols), e.g. {int: "{r.0}"}
+        txt = fill(str(arg), values, where, catalog).strip()
+        if not re.fullmatch(r"-?\d+", txt):
+            raise SpecError(f"{where}: int needs an integer, not {txt!r}")
+        return Value("count", int(txt))
     if key == "flag":
         if isinstance(arg, str):
             arg = fill(arg, values, where, catalog).strip().lower() == "true"
