@@ -160,3 +160,21 @@ def ours(msg: str) -> list[tuple]:
 @given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
 def test_scanner_matches_clines_loop(msg):
     assert ours(msg) == cline_reference(msg, TOOLS, PARAMS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES + ["<replace_in_file>", "<diff>", "</diff>", "<think>", "\u00e9", "\U0001f600"]),
+                max_size=40).map("".join))
+def test_parse_never_raises_and_calls_follow_the_scanner(msg):
+    turn = CLINE.parse(msg)
+    assert isinstance(turn.codes, list)
+    assert [c.name for c in turn.calls] == [b.name for b in CLINE.blocks(msg)[1] if b.kind == "tool"]
+
+
+def test_large_unclosed_message_is_scanned_in_linear_time():
+    import time
+    body = "<path>" + "x" * 200_000   # an open param swallowing the rest, then many stray tags
+    small = "<read_file>" + body + "<path>" * 2_000
+    big = "<read_file>" + body * 8 + "<path>" * 16_000
+    t0 = time.perf_counter(); CLINE.parse(small); t1 = time.perf_counter(); CLINE.parse(big); t2 = time.perf_counter()
+    assert (t2 - t1) < 40 * max(t1 - t0, 1e-3)
