@@ -13,7 +13,7 @@ from harness import __version__
 from harness.errors import UserError
 
 COMMANDS = ["parse", "suites", "protocols", "import_bfcl", "score", "eval", "compare", "merge", "report", "leaderboard",
-            "serve", "adapters", "data", "train", "train_base", "loop", "demo", "ui"]
+            "serve", "models", "adapters", "data", "train", "train_base", "loop", "demo", "ui"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.argtypes import positive_int, refuse_key_option
+from harness.cli.argtypes import model_ref, positive_int, refuse_key_option
 import asyncio
 import json
 import os
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("dir", metavar="DIR", help="PEFT LoRA directory (adapter_config.json + adapter_model.safetensors)")
     c.add_argument("--max-lora-rank", type=lora_rank, default=16, metavar="R",
                    help="the server's --max-lora-rank (default 16, vLLM's default)")
-    c.add_argument("--base-model", metavar="ID_OR_DIR",
+    c.add_argument("--base-model", metavar="ID_OR_DIR", type=model_ref,
                    help="the served base model: its name must match the adapter's; a local directory also has "
                         "its weight shapes checked")
     c.set_defaults(func=run_check)
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ld.add_argument("--name", help="the name to serve it as (default <dirname>-<hash>-<n>); never a name used before")
     ld.add_argument("--max-lora-rank", type=lora_rank, default=512, metavar="R",
                     help="refuse adapters above this rank before sending (default 512: the server decides)")
-    ld.add_argument("--base-model", metavar="ID_OR_DIR", help="check the adapter against this base before loading")
+    ld.add_argument("--base-model", metavar="ID_OR_DIR", type=model_ref, help="check the adapter against this base before loading")
     ld.add_argument("--no-check", action="store_true", help="skip the compatibility check")
     _endpoint(ld)
     ld.set_defaults(func=run_load)

@@ -78,3 +78,14 @@ class RefuseKeyOption(argparse.Action):
 
 def refuse_key_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-key", action=RefuseKeyOption)
+
+
+def model_ref(text: str) -> str:
+    """--model / --base-model: a registered model name (`harness models list`) becomes its directory;
+    an existing path or a model ID (vLLM) passes through; a catalog name not pulled yet says how to pull it."""
+    from harness.models.errors import ModelError
+    from harness.models.registry import resolve_model
+    try:
+        return resolve_model(text)
+    except ModelError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.argtypes import refuse_key_option
+from harness.cli.argtypes import model_ref, refuse_key_option
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("loop", help="closed loop: train adapters on failures, keep them only if held-out improves",
                        description=__doc__)
     p.add_argument("--endpoint", required=True, help="OpenAI base URL of a server with the runtime LoRA API")
-    p.add_argument("--base-model", required=True, help="directory of the model the endpoint serves")
+    p.add_argument("--base-model", required=True, type=model_ref,
+                   help="directory (or registered model name) of the model the endpoint serves")
     p.add_argument("--suite", required=True)
     p.add_argument("--model", help="the base model's name at the endpoint (default: from /v1/models)")
     p.add_argument("--rounds", type=int, default=3)

@@ -19,7 +19,7 @@ import argparse
 
 from harness.errors import UserError
 from harness.cli.adapters import lora_rank
-from harness.cli.argtypes import positive_int as _positive
+from harness.cli.argtypes import model_ref, positive_int as _positive
 
 HELP = "serve a model over an OpenAI-compatible API with runtime LoRA loading (local engine, vLLM or SGLang)"
 
@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("local", "vllm", "sglang"), default="local",
                    help="local: the embedded transformers+PEFT engine (CPU or GPU); vllm: start `vllm serve`; "
                         "sglang: start `python -m sglang.launch_server` (both: NVIDIA GPU)")
-    p.add_argument("--model", required=True, metavar="DIR_OR_ID",
-                   help="model directory (local: a causal LM with a chat template) or vLLM model ID")
+    p.add_argument("--model", required=True, metavar="DIR_OR_ID", type=model_ref,
+                   help="model directory (local: a causal LM with a chat template), a registered model name (`harness models list`) or vLLM model ID")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 = any free port)")
     p.add_argument("--served-model-name", metavar="NAME",

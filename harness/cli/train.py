@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 from harness.cli.adapters import lora_rank
-from harness.cli.argtypes import fraction as _unit, positive_float as _pos_float, positive_int as _pos_int
+from harness.cli.argtypes import fraction as _unit, model_ref, positive_float as _pos_float, positive_int as _pos_int
 
 HELP = "fine-tune a model on a run's failures (LoRA adapter or full model; peft or unsloth backend)"
 
@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-run", metavar="RUN", dest="run", help="train on this run's failed train-split cases")
     src.add_argument("--data", metavar="SFT.jsonl", help="train on this OpenAI-messages JSONL file")
-    p.add_argument("--base-model", required=True, metavar="DIR", help="the local model folder to fine-tune")
+    p.add_argument("--base-model", required=True, metavar="DIR", type=model_ref,
+                   help="the local model folder to fine-tune, or a registered model name (`harness models list`)")
     p.add_argument("--backend", choices=("peft", "unsloth", "grpo"), default="peft",
                    help="peft: TRL SFT + PEFT on CPU or GPU (default); unsloth: NVIDIA GPU only; grpo: TRL GRPO "
                         "with the protocol's verdict as reward (needs --from-run)")
