@@ -37,7 +37,7 @@ from harness.errors import UserError
 from harness.eval.config import EvalConfig, check_config, select_cases, system_prompt_record
 from harness.eval.plan import CaseCtx, Planner, Request, sample_runs
 from harness.eval.replies import (cached_payload, cached_tokens, loads, n_rejected, ordered_choices, split_usage,
-                                  token_count)
+                                  token_count, usage_of)
 
 FEED_CHUNK = 64               # cases planned per step while requests are in flight
 
@@ -228,7 +228,7 @@ class Runner:
         if timing is not None and not isinstance(timing, Mapping):
             timing = timing.to_dict()
         choices = ordered_choices(resp)
-        usage = resp.get("usage") if isinstance(resp, dict) else None
+        usage = usage_of(resp)     # llama.cpp: cached tokens from `timings` when usage has no details
         got = min(len(choices), req.n)
         if 0 < got < req.n and not from_cache:
             self.n_ok = False

@@ -88,8 +88,23 @@ def cached_payload(hit: Any) -> tuple[dict[str, Any], float | None] | None:
     return None
 
 
+def usage_of(resp: Any) -> Any:
+    """The reply's usage; when it has no prompt_tokens_details but llama.cpp's `timings` say how many
+    prompt tokens came from the cache (`cache_n`), those count as cached tokens."""
+    if not isinstance(resp, dict):
+        return None
+    usage = resp.get("usage")
+    timings = resp.get("timings")
+    if isinstance(usage, dict) and "prompt_tokens_details" not in usage and isinstance(timings, dict) \
+            and token_count(timings.get("cache_n")):
+        usage = {**usage, "prompt_tokens_details": {"cached_tokens": timings["cache_n"]}}
+    return usage
+
+
 def n_rejected(reply: Any, err: str, http_status: Any) -> bool:
     """The endpoint refused `n` > 1 (the client's n_unsupported, or our own reading of the message)."""
+    if http_status == 500:     # llama.cpp's llama-server: 500 "Only one completion choice is allowed"
+        return "only one completion choice" in (err + " " + _body_text(reply)).lower()
     if http_status not in (400, 422):
         return False
     try:
@@ -115,4 +130,5 @@ def _body_text(reply: Any) -> str:
     return ""
 
 
-__all__ = ["cached_payload", "cached_tokens", "loads", "n_rejected", "ordered_choices", "split_usage", "token_count"]
+__all__ = ["cached_payload", "cached_tokens", "loads", "n_rejected", "ordered_choices", "split_usage", "token_count",
+           "usage_of"]

@@ -80,6 +80,8 @@ _SCRUB_MIN_KEY = 8           # shorter "keys" (test servers) are not scrubbed fr
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
 _N_PARAM_RE = re.compile(r"""['"`]n['"`]|\bn\s*(?:=|!=|>|must\b|should\b|is not supported|only\b)|"""
                          r"""\bparameter n\b|\bn parameter\b""", re.I)
+# llama.cpp's llama-server refuses n != 1 with HTTP 500 and this message: not a server fault to retry
+ONE_CHOICE_RE = re.compile(r"only one completion choice is allowed", re.I)
 
 
 class EndpointError(UserError):
@@ -177,8 +179,10 @@ def server_message(raw: bytes | None) -> tuple[str, dict[str, Any] | None]:
 
 def n_unsupported(reply: Reply) -> bool:
     """True when an error Reply says the endpoint does not accept `n` > 1 (so k requests are needed)."""
-    if reply.status != "error" or reply.http_status not in (400, 422):
+    if reply.status != "error" or reply.http_status not in (400, 422, 500):
         return False
+    if reply.http_status == 500:
+        return bool(ONE_CHOICE_RE.search(reply.error or ""))
     err = reply.body.get("error") if isinstance(reply.body, dict) else None
     if isinstance(err, dict) and err.get("param") == "n":
         return True
@@ -443,7 +447,7 @@ class ChatClient:
                     raw = raw.replace(self._secret, b"***")
                 detail, body = server_message(raw)
                 head = f"HTTP {status}"
-                retryable = status >= 500 or status in RETRY_STATUSES
+                retryable = (status >= 500 or status in RETRY_STATUSES) and not ONE_CHOICE_RE.search(detail)
                 if status in OVERLOAD_STATUSES:
                     retry_after = retry_after_seconds(retry_after_h)
                     lim.overloaded(epoch, status, retry_after, self.MAX_RETRY_AFTER)

@@ -26,6 +26,7 @@ to the first token and `token_delay` (--token-delay) the wait between later piec
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /stats, POST /reset_stats, POST /configure
 (a JSON object of options; fault fractions, latency, retry_after, no_retry_after, no_n, strict_models,
 echo_key).
+`--mimic llama.cpp|ollama` answers in those servers' shapes (harness/testing/mimic.py).
 
 `echo_key`: every JSON error answer (401, 429, 500, 502, 503) ends with the Authorization header the
 request carried, as careless gateways do, so tests can check that a client never repeats it.
@@ -65,6 +66,7 @@ from aiohttp import web
 from harness.testing import faults
 from harness.testing.answers import AnswerBook, canonical, cut
 from harness.testing.faults import FAULTS
+from harness.testing.mimic import MIMICS, mimic_for
 from harness.testing.replies import JSON_CT, Reply, error_body
 from harness.testing.stream import send_stream
 from harness.testing.usage import prompt_usage, tokens
@@ -89,10 +91,11 @@ class ScriptedServer:
                  seed: int | None = None, models: list[str] | None = None, strict_models: bool = False,
                  api_key: str | None = None, suite: str | None = None, answer: str = "reference",
                  script: str | os.PathLike[str] | None = None,
-                 token_delay: float = 0.0) -> None:
+                 token_delay: float = 0.0, mimic: str | None = None) -> None:
         self.host = host
         self.port = port
         self.models = list(models or [MODEL_DEFAULT])
+        self.mimic = mimic_for(mimic)   # llama.cpp / ollama shapes (harness/testing/mimic.py)
         self.seed = seed
         self._rng = random.Random(seed)
         self._api_key = api_key
@@ -217,6 +220,9 @@ class ScriptedServer:
         self._requests += 1
         self._by_status["200"] += 1
         created = int(time.time())
+        if self.mimic is not None:
+            return web.json_response({"object": "list", "data": [self.mimic.model_card(m, created)
+                                                                 for m in self.models]})
         return web.json_response({"object": "list", "data": [
             {"id": m, "object": "model", "created": created, "owned_by": "scripted"} for m in self.models]})
 
@@ -298,6 +304,10 @@ class ScriptedServer:
         the emulated prefix cache, and stats; shared by /v1/chat/completions and the Batches endpoint."""
         if not isinstance(req, dict):
             return (400, error_body("The request body must be a JSON object."))
+        if self.mimic is not None:
+            req, refusal = self.mimic.before(req)
+            if refusal is not None:
+                return refusal
         messages = req.get("messages")
         if not isinstance(messages, list) or not messages:
             return (400, error_body("'messages' is a required property and must be a non-empty "
@@ -350,15 +360,17 @@ class ScriptedServer:
         self._completion_tokens += completion
         self._n_total += n_choices
         self._models_requests[model] += 1
-        body = json.dumps({
+        obj = {
             "id": f"chatcmpl-scripted-{next(self._ids)}", "object": "chat.completion",
             "created": int(time.time()), "model": model, "system_fingerprint": "scripted",
             "choices": choices,
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
                       "total_tokens": prompt_tokens + completion,
                       "prompt_tokens_details": {"cached_tokens": cached}},
-        }).encode()
-        return 200, body
+        }
+        if self.mimic is not None:
+            obj = self.mimic.after(obj, cached=cached, elapsed_ms=1000.0 * self._latency or 1.0)
+        return 200, json.dumps(obj).encode()
 
     def _send(self, reply: Reply | web.StreamResponse) -> web.StreamResponse:
         """A Reply is counted and written; a bare response (the connection is gone) is returned as it is."""
@@ -380,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-after", type=float, default=1.0, help="the Retry-After of 429/503 (seconds)")
     p.add_argument("--no-retry-after", action="store_true")
     p.add_argument("--no-n", action="store_true", help="reject n>1 with a 400 error")
+    p.add_argument("--mimic", choices=MIMICS, default=None,
+                   help="answer in llama.cpp's or Ollama's shapes (n, usage, timings, errors: harness/testing/mimic.py)")
     p.add_argument("--token-delay", type=float, default=0.0, metavar="S",
                    help="stream: true answers: seconds between streamed pieces (--latency is the first token's)")
     p.add_argument("--seed", type=int, default=None)
