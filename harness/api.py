@@ -25,10 +25,13 @@ async def evaluate(suite: Any, endpoint: str | Sequence[str], model: str, *, pro
                    cache_path: str | os.PathLike[str] | None = None,
                    price: Mapping[str, float] | None = None, api_key_env: str = "OPENAI_API_KEY",
                    progress: bool = False, register: bool = True,
-                   extra_body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   extra_body: Mapping[str, Any] | None = None, batch: bool = False,
+                   batch_poll: float = 30.0, prompt_cache_key: bool | None = None) -> dict[str, Any]:
     """Run `suite` (a shipped name, a file path or a loaded Suite) against `endpoint` (one base URL or
     several sharing the load) and return the summary. `out` defaults to runs/<suite>-<model>-<time>.
     The API key is read from the environment variable `api_key_env` and never written anywhere.
+    `batch=True` sends through the endpoint's Batch API (harness.eval.batch); `price` overrides the
+    table's prices (harness/model/prices.json) with {"prompt", "cached", "completion"} USD per 1M tokens.
     Raises harness.UserError for bad input (nothing is sent then)."""
     from harness.eval import EvalConfig, parse_shard, run_eval
     endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
@@ -39,7 +42,8 @@ async def evaluate(suite: Any, endpoint: str | Sequence[str], model: str, *, pro
         seed=seed, max_tokens=max_tokens, system_prompt=system_prompt,
         system_prompt_file=str(system_prompt_file) if system_prompt_file is not None else None,
         out=out, resume=resume, cache=cache, cache_path=cache_path, price=price, api_key_env=api_key_env,
-        progress=progress, register=register, extra_body=extra_body)
+        progress=progress, register=register, extra_body=extra_body, batch=batch, batch_poll=batch_poll,
+        prompt_cache_key=prompt_cache_key)
     outcome = await run_eval(cfg)
     summary = dict(outcome.summary or {})
     summary.setdefault("run_dir", str(outcome.run_dir) if outcome.run_dir is not None else None)

@@ -69,11 +69,26 @@ def register(sub: Any) -> None:
                    help="exit 1 when the pass rate is below X (0.8 or 80)")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per case and sample)")
     p.add_argument("--dry-run", action="store_true", dest="dry_run",
-                   help="print the request count and a prompt-token estimate; send nothing")
+                   help="print the request count, a prompt-token estimate and the estimated cost with and "
+                        "without --batch; send nothing")
     p.add_argument("--price-in", type=_non_negative_float, dest="price_in", metavar="USD_PER_M",
                    help="price of a million prompt tokens (cost in summary.json)")
     p.add_argument("--price-out", type=_non_negative_float, dest="price_out", metavar="USD_PER_M",
                    help="price of a million completion tokens")
+    p.add_argument("--price-cached", type=_non_negative_float, dest="price_cached", metavar="USD_PER_M",
+                   help="price of a million cached prompt tokens (default: the table's, else --price-in); "
+                        "known models are priced from harness/model/prices.json without these flags")
+    p.add_argument("--batch", action="store_true",
+                   help="send through the endpoint's Batch API (OpenAI Files + Batches) at its discounted "
+                        "price; the batch ids live in the run directory, so --resume picks them up")
+    p.add_argument("--batch-poll", type=_positive_float, default=30.0, dest="batch_poll", metavar="S",
+                   help="seconds between two looks at a batch's status (default 30)")
+    pck = p.add_mutually_exclusive_group()
+    pck.add_argument("--prompt-cache-key", action="store_true", dest="prompt_cache_key", default=None,
+                     help="send a prompt_cache_key per (system prompt, tools) prefix (default: only to "
+                          "api.openai.com and Azure OpenAI)")
+    pck.add_argument("--no-prompt-cache-key", action="store_false", dest="prompt_cache_key",
+                     help="never send prompt_cache_key")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", dest="api_key_env", metavar="NAME",
                    help="environment variable holding the API key (default OPENAI_API_KEY)")
     refuse_key_option(p)
@@ -89,9 +104,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if not args.endpoint and not args.dry_run:
         raise UserError("--endpoint URL is required (the base URL of an OpenAI-compatible API, e.g. "
                         "http://127.0.0.1:8000/v1)")
-    price = None
-    if args.price_in is not None or args.price_out is not None:
-        price = {"prompt": args.price_in or 0.0, "completion": args.price_out or 0.0}
+    price = {k: v for k, v in (("prompt", args.price_in), ("cached", args.price_cached),
+                               ("completion", args.price_out)) if v is not None} or None
     return EvalConfig(
         suite=args.suite, endpoints=list(args.endpoint), model=args.model, protocol=args.protocol,
         split=args.split, shard=args.shard, concurrency=args.concurrency, timeout=args.timeout,
@@ -100,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         system_prompt_file=args.system_prompt_file, out=args.out, resume=args.resume,
         cache=not args.no_cache, price=price, api_key_env=args.api_key_env,
         progress=not args.quiet, dry_run=args.dry_run, register=not args.no_register,
+        batch=args.batch, batch_poll=args.batch_poll, prompt_cache_key=args.prompt_cache_key,
         stream=args.stream)
 
 
@@ -155,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
               f"{d['samples']} samples, {d['samples_per_case']} per case; {d['deduped']} shared by dedupe, "
               f"{d['cache_hits']} answered by the cache, {d['skipped_done']} samples already done)")
         print(f"prompt tokens (estimate, chars/4): {d['prompt_tokens_estimate']:,}")
+        from harness.eval.estimate import format_dry_run_cost
+        print("\n".join(format_dry_run_cost(d)))
         return 0
 
     summary, manifest = outcome.summary or {}, outcome.manifest or {}

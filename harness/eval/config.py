@@ -55,6 +55,9 @@ class EvalConfig:
     dry_run: bool = False
     register: bool = True
     extra_body: Mapping[str, Any] | None = None   # merged into every request body (API users)
+    batch: bool = False                      # send through the endpoint's Batch API (harness.eval.batch)
+    batch_poll: float = 30.0                 # seconds between two looks at a batch's status
+    prompt_cache_key: bool | None = None     # send OpenAI's prompt_cache_key (None: api.openai.com, Azure)
     stream: bool = False                     # stream: true; TTFT and ITL per sample (harness.model.stream)
 
 
@@ -154,6 +157,12 @@ def check_config(cfg: EvalConfig) -> None:
                         "e.g. --endpoint http://127.0.0.1:8000/v1")
     if not cfg.model:
         raise UserError("no --model given")
+    if cfg.batch and len(cfg.endpoints) > 1:
+        raise UserError("--batch sends one batch to one endpoint: give a single --endpoint")
+    if cfg.batch and cfg.stream:
+        raise UserError("--batch and --stream do not go together: a Batch API answers whole responses")
+    if cfg.batch_poll <= 0:
+        raise UserError(f"--batch-poll {cfg.batch_poll}: must be more than 0 seconds")
 
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_TOKENS", "DEFAULT_TIMEOUT", "SPLITS",

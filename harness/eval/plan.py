@@ -18,7 +18,9 @@ identity, 32 hex digits). Then:
   * cache: planned requests are looked up in batches (`ResponseCache.get_many`, one query each); a hit
     produces its result lines without a request;
   * order: requests are grouped by (system prompt, tools) and sorted by their message JSON, so requests
-    sharing a prefix go out together and server-side prefix caches hit.
+    sharing a prefix go out together and server-side prefix caches hit;
+  * prompt_cache_key: OpenAI routes requests with the same key to the same cache; each (system prompt,
+    tools) prefix gets a stable key (sent to api.openai.com / Azure OpenAI, or as --prompt-cache-key says).
 Planning runs in two passes: `prepare` (every case: what it still needs and its place in the order;
 cheap) and `build` (bodies, hashes, dedupe, cache lookup; the costly part). `harness eval` builds the
 first 2 x concurrency requests, starts sending, and builds the rest in chunks of FEED_CHUNK cases while
@@ -128,6 +130,8 @@ class Planner:
         self.by_ident: dict[bytes, Request] = {}
         self.shared = 0        # case-requests that joined an identical request
         self.new: list[Request] = []   # requests made since the last take_new()
+        self.cache_key_on = prompt_cache_key_on(cfg)
+        self._cache_keys: dict[tuple[bytes | None, bytes | None], bytes] = {}
         model = canon(cfg.model)
         self._model = model
 
@@ -244,7 +248,19 @@ class Planner:
             fields["tools"] = tools_frag
         fields.update(self.tail(proto, tools_frag is not None))
         chars = len(messages) + (len(tools_frag) if tools_frag is not None else 0)
+        if self.cache_key_on:
+            fields["prompt_cache_key"] = self.prompt_cache_key(sys_frag, tools_frag)
         return Base(fields, chars)
+
+    def prompt_cache_key(self, sys_frag: bytes | None, tools_frag: bytes | None) -> bytes:
+        """OpenAI's `prompt_cache_key` of a (system prompt, tools) prefix: the same for every request that
+        shares it (in this run and the next), so the provider routes them to one cache."""
+        k = (sys_frag, tools_frag)
+        hit = self._cache_keys.get(k)
+        if hit is None:
+            h = hashlib.sha256((sys_frag or b"") + b"\0" + (tools_frag or b"")).hexdigest()[:24]
+            hit = self._cache_keys[k] = canon(f"toolcall-harness-{h}")
+        return hit
 
     def base_body(self, ctx: CaseCtx) -> tuple[Base, Any]:
         """The body's fragments (without n and seed) and the dispatch-order key."""
@@ -281,6 +297,16 @@ class Planner:
 
 
 
+def prompt_cache_key_on(cfg: EvalConfig) -> bool:
+    """Whether bodies carry `prompt_cache_key`: as asked, else only for OpenAI's own hosts (others may
+    refuse an unknown field, and a local engine's prefix cache needs no key)."""
+    if cfg.prompt_cache_key is not None:
+        return bool(cfg.prompt_cache_key)
+    from urllib.parse import urlsplit
+    hosts = [(urlsplit(str(e)).hostname or "").lower() for e in cfg.endpoints]
+    return bool(hosts) and all(h == "api.openai.com" or h.endswith(".openai.azure.com") for h in hosts)
+
+
 def sample_runs(samples: list[int]) -> list[list[int]]:
     """[0,1,2,4,5] -> [[0,1,2],[4,5]]"""
     out: list[list[int]] = []
@@ -292,4 +318,4 @@ def sample_runs(samples: list[int]) -> list[list[int]]:
     return out
 
 
-__all__ = ["HASH_CHARS", "Base", "CaseCtx", "Planner", "Request", "canon", "sample_runs"]
+__all__ = ["HASH_CHARS", "Base", "CaseCtx", "Planner", "Request", "canon", "prompt_cache_key_on", "sample_runs"]

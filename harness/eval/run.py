@@ -87,6 +87,8 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
                 "samples_per_case": cfg.samples, "skipped_done": st.skipped_done,
                 "requests_planned": st.requests_planned, "deduped": st.deduped, "cache_hits": st.cache_hits,
                 "requests": len(left), "prompt_chars": chars, "prompt_tokens_estimate": chars // 4}
+        from harness.eval.estimate import dry_run_cost
+        info.update(dry_run_cost(cfg, left, info["prompt_tokens_estimate"]))
         return Outcome(None, None, None, st, dry_run=info)
 
     out = prepare_out(cfg, runner.suite.name, started)
@@ -110,9 +112,15 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
     t0 = time.perf_counter()
     items = runner.prepare(done)
     runner.open_cache()
-    progress = Progress(runner, st.planned_samples, cfg.progress)
+    progress = Progress(runner, st.planned_samples, cfg.progress and not cfg.batch)   # --batch: its own bar
+    batch_info = None
     try:
         progress.start()
+        if cfg.batch:   # the cache and dedupe answer what they can, the Batch API the rest
+            from harness.eval.batch import dispatch_batch
+            batch_info = await dispatch_batch(runner, items, os.environ.get(cfg.api_key_env) if cfg.api_key_env
+                                              else None)
+            items = []
         head_n = max(2 * cfg.concurrency, dispatch.FEED_CHUNK)
         first = runner.cache_lookup(runner.build(items[:head_n]))
         phases["plan_s"] = time.perf_counter() - t0
@@ -143,7 +151,10 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
     from harness.score import metrics
     results = list(runner.kept.values())
     wall = time.perf_counter() - t_start
-    summary = metrics.summarize(results, runner.by_id, wall, dict(cfg.price) if cfg.price else None)
+    from harness.eval.batch import answered_hashes
+    from harness.model.prices import resolve
+    summary = metrics.summarize(results, runner.by_id, wall, resolve(cfg.model, cfg.price),
+                                batch_hashes=answered_hashes(rd.path))
     summary["requests_per_s"] = (st.requests_sent / st.dispatch_s) if st.dispatch_s > 0 and st.requests_sent \
         else None
     summary["runner"] = {
@@ -152,6 +163,10 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
         "n_supported": None if runner.n_ok is None else runner.n_ok, "fallback_requests": st.fallback_requests,
         "dispatch_s": st.dispatch_s, "concurrency": cfg.concurrency, "events": st.events, "phases": phases,
     }
+    if batch_info is not None:   # the time from submission to the last batch's end, not the dispatch loop's
+        summary["runner"]["batch"] = batch_info
+        summary["runner"]["dispatch_s"] = batch_info["wait_s"]
+        summary["requests_per_s"] = st.requests_sent / batch_info["wait_s"] if st.requests_sent else None
     missing = _missing(runner.cases, cfg.samples, results)
     summary["missing"] = len(missing)
     phases["summary_s"] = time.perf_counter() - t0

@@ -46,6 +46,7 @@ _COLUMNS = (
     ("ttft_p50", "REAL"),           # time to first token of streamed runs (`harness eval --stream`)
     ("ttft_p95", "REAL"),
     ("cost", "REAL"),
+    ("cost_per_pass", "REAL"),      # USD per passed sample (summary.json cost.per_passed_case)
     ("errors", "INTEGER"),
     ("harness_version", "TEXT"),
     ("created_at", "TEXT"),
@@ -201,6 +202,7 @@ def _row_from_run(rd: RunDir) -> dict[str, Any]:
         "ttft_p50": _num(ttft.get("p50")),
         "ttft_p95": _num(ttft.get("p95")),
         "cost": cost_v,
+        "cost_per_pass": _num(cost.get("per_passed_case")) if isinstance(cost, Mapping) else None,
         "errors": summary.get("errors"),
         "harness_version": manifest.get("harness_version"),
         "created_at": manifest.get("ended_at") or manifest.get("started_at"),

@@ -132,8 +132,12 @@ def print_summary(summary: Mapping[str, Any], manifest: Mapping[str, Any] | None
         extra.append(" · ".join(timing))
     cost = summary.get("cost")
     if isinstance(cost, Mapping) and cost.get("total") is not None:
-        extra.append(f"cost ${cost['total']:.4f}" + (f" (${cost['per_case']:.6f} per case)"
-                                                     if cost.get("per_case") is not None else ""))
+        per = [f"${cost[k]:.6f} per {what}" for k, what in (("per_case", "case"), ("per_passed_case", "passed case"))
+               if cost.get(k) is not None]
+        batch = cost.get("batch") if isinstance(cost.get("batch"), Mapping) else None
+        if batch and batch.get("total"):
+            per.append(f"${batch['total']:.4f} of it through the Batch API at {100 * batch.get('discount', 0):g}% off")
+        extra.append(f"cost ${cost['total']:.4f}" + (f" ({', '.join(per)})" if per else ""))
     for line in extra:
         console.print(line, highlight=False)
 

@@ -177,6 +177,15 @@ def server_message(raw: bytes | None) -> tuple[str, dict[str, Any] | None]:
     return (text[:200] or "(empty body)"), None
 
 
+def request_headers(api_key: str | None) -> dict[str, str]:
+    """The session-default headers of every harness client: JSON, our User-Agent, the bearer key if any."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json",
+               "User-Agent": f"toolcall-harness/{__version__}"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
 def n_unsupported(reply: Reply) -> bool:
     """True when an error Reply says the endpoint does not accept `n` > 1 (so k requests are needed)."""
     if reply.status != "error" or reply.http_status not in (400, 422, 500):
@@ -232,10 +241,7 @@ class ChatClient:
         key = api_key or None
         self._secret = key.encode() if key and len(key) >= _SCRUB_MIN_KEY else None
         self._secret_str = key if self._secret else None
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json",
-                         "User-Agent": f"toolcall-harness/{__version__}"}
-        if key:
-            self._headers["Authorization"] = f"Bearer {key}"
+        self._headers = request_headers(key)
         self._session: aiohttp.ClientSession | None = None
         self._lim = AimdLimiter(self._concurrency, self._event)
         # stats
@@ -494,4 +500,5 @@ def _exc_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {s}" if s else type(e).__name__
 
 
-__all__ = ["ChatClient", "EndpointError", "Reply", "n_unsupported", "normalize_endpoint", "server_message"]
+__all__ = ["ChatClient", "EndpointError", "Reply", "n_unsupported", "normalize_endpoint", "request_headers",
+           "server_message"]

@@ -107,15 +107,31 @@ def _int(v: Any) -> int | None:
     return None
 
 
-def _cost(price: Mapping[str, Any], prompt: int, completion: int, cached: int, n_cases: int) -> dict[str, Any]:
+def _cost(price: Mapping[str, Any], prompt: int, completion: int, cached: int, n_cases: int,
+          passed: int | None = None, batch: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """USD per million tokens: prompt/input, completion/output, cached (default: the prompt price).
-    Prompt tokens include the cached ones (OpenAI's usage convention)."""
+    Prompt tokens include the cached ones (OpenAI's usage convention). `batch` = the (prompt, completion,
+    cached) tokens of the lines answered through a Batch API, billed at (1 - batch_discount) of the price;
+    `per_passed_case` = total / passed samples (one sample per case: the cost of each passing case)."""
     p_in = float(price.get("prompt", price.get("input", 0.0)) or 0.0)
     p_out = float(price.get("completion", price.get("output", 0.0)) or 0.0)
     p_cached = float(price.get("cached", price.get("cached_input", p_in)) or 0.0)
-    total = ((prompt - cached) * p_in + cached * p_cached + completion * p_out) / 1e6
-    return {"total": total, "per_case": total / n_cases if n_cases else None,
-            "price_per_mtok": {"prompt": p_in, "completion": p_out, "cached": p_cached}}
+    discount = float(price.get("batch_discount", 0.0) or 0.0)
+
+    def usd(p: int, c: int, k: int) -> float:
+        return ((p - k) * p_in + k * p_cached + c * p_out) / 1e6
+    bp, bc, bk = batch or (0, 0, 0)
+    batch_usd = usd(bp, bc, bk) * (1.0 - discount)
+    total = usd(prompt - bp, completion - bc, cached - bk) + batch_usd
+    out: dict[str, Any] = {"total": total, "per_case": total / n_cases if n_cases else None,
+                           "per_passed_case": total / passed if passed else None,
+                           "price_per_mtok": {"prompt": p_in, "completion": p_out, "cached": p_cached}}
+    if batch is not None:
+        out["batch"] = {"total": batch_usd, "discount": discount, "prompt_tokens": bp, "completion_tokens": bc,
+                        "cached_tokens": bk}
+    if price.get("source"):
+        out["source"] = str(price["source"])
+    return out
 
 
 def _streaming(ok: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -130,8 +146,10 @@ def _streaming(ok: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
-              wall_s: float | None = None, price: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """summary.json for the result lines of a run (one per (id, sample), as RunDir.results() gives)."""
+              wall_s: float | None = None, price: Mapping[str, Any] | None = None,
+              batch_hashes: Iterable[str] | None = None) -> dict[str, Any]:
+    """summary.json for the result lines of a run (one per (id, sample), as RunDir.results() gives);
+    lines whose request_hash is in `batch_hashes` were answered by a Batch API (priced at its discount)."""
     ok = [r for r in results if r.get("status") == "ok"]
     errors = sum(1 for r in results if r.get("status") == "error")
     n_samples = len(ok)
@@ -175,6 +193,8 @@ def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
 
     n_ids = len({str(r.get("id")) for r in results})   # cases that cost tokens, errors included
     prompt = completion = cached = 0
+    bsum = [0, 0, 0]
+    in_batch = set(batch_hashes) if batch_hashes is not None else None
     any_usage = False
     for r in results:
         u = r.get("usage")
@@ -186,6 +206,9 @@ def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
         prompt += vals[0] or 0
         completion += vals[1] or 0
         cached += vals[2] or 0
+        if in_batch and r.get("request_hash") in in_batch:
+            for i in range(3):
+                bsum[i] += vals[i] or 0
     tokens: dict[str, Any] = {
         "prompt": prompt if any_usage else None,
         "completion": completion if any_usage else None,
@@ -220,7 +243,8 @@ def summarize(results: Sequence[Mapping[str, Any]], cases: Mapping[str, Case],
         "errors": errors,
     }
     if price:
-        out["cost"] = _cost(price, prompt, completion, cached, n_ids)
+        out["cost"] = _cost(price, prompt, completion, cached, n_ids, passed,
+                            (bsum[0], bsum[1], bsum[2]) if in_batch is not None else None)
     return out
 
 

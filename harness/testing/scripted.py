@@ -26,6 +26,8 @@ to the first token and `token_delay` (--token-delay) the wait between later piec
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /stats, POST /reset_stats, POST /configure
 (a JSON object of options; fault fractions, latency, retry_after, no_retry_after, no_n, strict_models,
 echo_key).
+The OpenAI Files + Batches routes (/v1/files, /v1/batches) answer batch lines with the same answers
+(harness/testing/batches.py; --batch-time-scale, --batch-expire-after, --batch-fail-lines).
 `--mimic llama.cpp|ollama` answers in those servers' shapes (harness/testing/mimic.py).
 
 `echo_key`: every JSON error answer (401, 429, 500, 502, 503) ends with the Authorization header the
@@ -90,7 +92,8 @@ class ScriptedServer:
                  reset: float = 0.0, bad_args: float = 0.0, no_n: bool = False, echo_key: bool = False,
                  seed: int | None = None, models: list[str] | None = None, strict_models: bool = False,
                  api_key: str | None = None, suite: str | None = None, answer: str = "reference",
-                 script: str | os.PathLike[str] | None = None,
+                 script: str | os.PathLike[str] | None = None, batch_time_scale: float = 0.01,
+                 batch_expire_after: int | None = None, batch_fail_lines: float = 0.0,
                  token_delay: float = 0.0, mimic: str | None = None) -> None:
         self.host = host
         self.port = port
@@ -108,6 +111,9 @@ class ScriptedServer:
                        strict_models=strict_models, token_delay=token_delay)
         self.answers = AnswerBook(suite=suite, answer=answer, script=script)
         self.duplicate_prompts = self.answers.duplicate_prompts   # suite cases with the same prompt and tools
+        from harness.testing.batches import BatchEndpoint   # the Files + Batches routes
+        self.batch = BatchEndpoint(self.complete, time_scale=batch_time_scale, expire_after=batch_expire_after,
+                                   fail_lines=batch_fail_lines, api_key=api_key)
         # state
         self._ids = itertools.count(1)
         self._seen_prefixes: set[int] = set()
@@ -160,7 +166,8 @@ class ScriptedServer:
                 "prompt_tokens": self._prompt_tokens, "cached_tokens": self._cached_tokens,
                 "completion_tokens": self._completion_tokens, "n_total": self._n_total,
                 "unmatched": self._unmatched, "in_flight": self._in_flight,
-                "max_in_flight": self._max_in_flight, "by_model": dict(self._models_requests)}
+                "max_in_flight": self._max_in_flight, "by_model": dict(self._models_requests),
+                **self.batch.stats()}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -171,6 +178,7 @@ class ScriptedServer:
         app.router.add_get("/stats", self._stats)
         app.router.add_post("/reset_stats", self._reset)
         app.router.add_post("/configure", self._configure)
+        self.batch.add_routes(app)
         self._stopping = asyncio.Event()
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -185,6 +193,7 @@ class ScriptedServer:
     async def close(self) -> None:
         if self._stopping is not None:
             self._stopping.set()
+        await self.batch.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -406,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--suite", default=None, help="a suite file or shipped suite name")
     src.add_argument("--script", default=None, help="JSONL rules {contains, message}")
     p.add_argument("--answer", default="reference", help="reference | wrong | mix:P (with --suite)")
+    p.add_argument("--batch-time-scale", type=float, default=0.01, metavar="S",
+                   help="seconds per Batches state transition (and per --batch-lines-per-step lines)")
+    p.add_argument("--batch-expire-after", type=int, default=None, metavar="N",
+                   help="a batch expires after answering N lines (partial output, the rest batch_expired)")
+    p.add_argument("--batch-fail-lines", type=float, default=0.0, metavar="FRACTION",
+                   help="this fraction of batch lines fails with a 500 in the error file")
     return p
 
 

@@ -23,6 +23,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("p50 ms", "latency_p50_ms", "number"),
     ("p95 ms", "latency_p95_ms", "number"),
     ("cost $", "cost", "number"),
+    ("$/pass", "cost_per_pass", "number"),
     ("samples", "n_samples", "number"),
     ("date", "date", "str"),
     ("protocol", "protocol", "str"),
@@ -34,7 +35,7 @@ TABLE_DATATYPES = [c[2] for c in TABLE_COLUMNS]
 SORT_KEYS: dict[str, str] = {
     "pass rate": "pass_rate", "model": "model", "suite": "suite", "pass^k": "pass_hat_k",
     "tokens/case": "tokens_per_case", "latency p50": "latency_p50_ms", "latency p95": "latency_p95_ms",
-    "cost": "cost", "date": "created_at", "protocol": "protocol", "samples": "n_samples",
+    "cost": "cost", "cost per pass": "cost_per_pass", "date": "created_at", "protocol": "protocol", "samples": "n_samples",
 }
 
 
@@ -54,6 +55,7 @@ def api_row(r: Mapping[str, Any], n_runs: int = 1) -> dict[str, Any]:
         "latency_p50_ms": r.get("latency_p50"),
         "latency_p95_ms": r.get("latency_p95"),
         "cost": r.get("cost"),
+        "cost_per_pass": r.get("cost_per_pass"),
         "n_cases": r.get("n_cases"),
         "n_samples": r.get("n_samples"),
         "passed": r.get("passed"),
@@ -120,7 +122,7 @@ def leaderboard(rows: Iterable[Mapping[str, Any]], *, pick: str = "latest", sear
     key = SORT_KEYS.get(sort, sort if out and sort in out[0] else "pass_rate")
     if descending is None:
         descending = key not in ("model", "suite", "protocol", "latency_p50_ms", "latency_p95_ms", "cost",
-                                 "tokens_per_case")
+                                 "cost_per_pass", "tokens_per_case")
     present = [r for r in out if _sort_value(r.get(key))[0] == 0]
     absent = [r for r in out if _sort_value(r.get(key))[0] == 1]
     present.sort(key=lambda r: (_sort_value(r.get(key))[1], ), reverse=descending)
@@ -141,6 +143,7 @@ def table_rows(api_rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
             "latency_p50_ms": rnd(r.get("latency_p50_ms")),
             "latency_p95_ms": rnd(r.get("latency_p95_ms")),
             "cost": (rnd(r.get("cost"), 2) if is_num(r.get("cost")) and r["cost"] >= 1 else rnd(r.get("cost"), 4)),
+            "cost_per_pass": rnd(r.get("cost_per_pass"), 6),
             "date": short_date(r.get("created_at")),
         }
         out.append([d.get(k) for _, k, _ in TABLE_COLUMNS])

@@ -27,7 +27,8 @@ to look elsewhere)."""
 
 LEGEND = ("**pass %**: share of samples that passed · **95% CI**: Wilson interval of that share · **pass^k**: share "
           "of cases where all k samples pass · **tok/case**: prompt + completion tokens per case · **p50/p95 ms**: "
-          "request latency · **cost $**: from the prices given to `harness eval` · API: `/leaderboard` "
+          "request latency · **cost $**: from harness/model/prices.json or the prices given to `harness eval` "
+          "(Batch API lines at its discount) · **$/pass**: cost per passed sample · API: `/leaderboard` "
           "(see *Use via API* below)")
 
 
