@@ -219,3 +219,40 @@ def test_regex_sample_matches(pattern: str) -> None:
 def test_regex_sample_refuses_what_it_cannot_draw(pattern: str) -> None:
     with pytest.raises(Unsupported):
         sample(pattern, random.Random(0))
+
+
+# -- the generator, in process ----------------------------------------------------------------------
+
+def test_generate_is_seeded_leak_free_and_every_reference_passes(tmp_path: Path) -> None:
+    import protocols
+    from harness.suite.generate import leakage
+    from harness.suite.generate.from_protocol import check_reference, generate_from_protocol
+    from harness.suite.write import case_to_dict
+    cat = tmp_path / "tools.json"
+    cat.write_text(json.dumps({"tools": [
+        {"name": f"tool_{i}", "description": f"Do task number {i}.",
+         "inputSchema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9},
+                                                           "tag": {"type": "string", "format": "uuid"}},
+                         "required": ["n"]}} for i in range(3)]}))
+    name = f"mcp:{cat}"
+    top_a, a = generate_from_protocol(name, tmp_path / "s.jsonl", seed=4, per_tool=6)
+    _, b = generate_from_protocol(name, tmp_path / "s.jsonl", seed=4, per_tool=6)
+    _, c = generate_from_protocol(name, tmp_path / "s.jsonl", seed=5, per_tool=6)
+    assert [case_to_dict(x) for x in a] == [case_to_dict(x) for x in b]
+    assert [case_to_dict(x) for x in a] != [case_to_dict(x) for x in c]
+    assert top_a["protocol"] == "mcp:tools.json" and leakage(a) == []
+    proto = protocols.get(name)
+    assert all(check_reference(x, proto) is None for x in a)
+    # a case whose reference is wrong fails the same check: the check can fail
+    bad = a[0]
+    bad.expect.calls[0].arguments["n"] = {"const": 99}
+    assert check_reference(bad, proto) is not None
+    for x in a:
+        if x.expect.calls:
+            assert set(x.expect.calls[0].arguments) >= {"n"}        # required: always stated
+
+
+def test_generate_needs_a_catalog(tmp_path: Path) -> None:
+    from harness.suite.generate.from_protocol import GenerateError, generate_from_protocol
+    with pytest.raises(GenerateError, match="has no catalog of its own"):
+        generate_from_protocol("native", tmp_path / "s.jsonl")
