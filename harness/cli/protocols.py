@@ -77,3 +77,40 @@ def run_show(args: argparse.Namespace) -> int:
     print("\ncompact prompt:")
     print("  " + d.prompt.rstrip("\n").replace("\n", "\n  "))
     return 0
+
+
+# -- import-mcp (W6b) ------------------------------------------------------------------------------
+
+def add_import_mcp(ps: argparse._SubParsersAction) -> None:
+    m = ps.add_parser(
+        "import-mcp", help="start an MCP stdio server, list its tools, save them for --protocol mcp:FILE",
+        description="Start an MCP server over stdio with the official MCP SDK, list its tools (every page, "
+                    "following nextCursor) and save them with the server's name, version and the negotiated "
+                    "protocol revision. Then: harness suites generate --from-protocol mcp:FILE --out S.jsonl.",
+        epilog="example: harness protocols import-mcp --out tools.json -- npx -y @modelcontextprotocol/server-everything")
+    m.add_argument("--out", required=True, help="where to write the tools/list file (JSON)")
+    m.add_argument("--timeout", type=float, default=30.0, help="seconds for the server to start and list (30)")
+    m.add_argument("--cwd", default=None, help="working directory for the server (default: this one)")
+    m.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS",
+                   help="the server's command line, after --")
+    m.set_defaults(func=run_import_mcp)
+
+
+def run_import_mcp(args: argparse.Namespace) -> int:
+    import sys
+
+    from harness.suite.importers.mcp_tools import list_server_tools, save
+    command = list(args.server_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    print(f"starting {' '.join(command) or '(no command)'} ...", file=sys.stderr)
+    got = list_server_tools(command, timeout=args.timeout, cwd=args.cwd)
+    save(got, args.out)
+    server = got.data["server"]
+    print(f"wrote {args.out}: {got.tools} tools in {got.pages} page{'s' if got.pages != 1 else ''} from "
+          f"{server['name'] or '(unnamed server)'} {server['version']} (MCP {got.data['protocolVersion']}); "
+          f"next: harness suites generate --from-protocol mcp:{args.out} --out suite.jsonl")
+    return 0
+
+
+_EXTRA.append(add_import_mcp)
