@@ -176,7 +176,7 @@ def print_leaderboard(rows: Sequence[Mapping[str, Any]], console: Console | None
     for name, justify in (("suite", "left"), ("model", "left"), ("protocol", "left"), ("prompt", "left"),
                           ("pass rate", "right"), ("95% CI", "right"), ("pass^k", "right"), ("cases", "right"),
                           ("samples", "right"), ("tok/case", "right"), ("p50 ms", "right"), ("p95 ms", "right"),
-                          ("TTFT ms", "right"), ("cost $", "right"), ("created", "left")):
+                          ("TTFT ms", "right"), ("cost $", "right"), ("$/pass", "right"), ("created", "left")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         rate = r.get("pass_rate")
@@ -189,6 +189,7 @@ def print_leaderboard(rows: Sequence[Mapping[str, Any]], console: Console | None
                   num(r.get("n_cases")), num(r.get("n_samples")), num(r.get("tokens_per_case"), 1),
                   num(r.get("latency_p50")), num(r.get("latency_p95")), num(r.get("ttft_p50")),
                   f"{r['cost']:.4f}" if isinstance(r.get("cost"), (int, float)) else "-",
+                  f"{r['cost_per_pass']:.6f}" if isinstance(r.get("cost_per_pass"), (int, float)) else "-",
                   str(r.get("created_at") or "-"))
     console.print(t)
 

@@ -11,7 +11,7 @@ mocked client (like httpx's mock transport, but over a socket).
 Modules: `scripted` (the server, its routes, `python -m harness.testing.scripted`), `answers` (which
 answer a request gets), `faults` (fault injection, FAULTS), `usage` (token counts, prefix cache),
 `replies` (error envelopes), `spawn` (the server as a subprocess), `batches` (the OpenAI Files + Batches
-routes the server also serves). Names are loaded on first use, so
+routes the server also serves), `prompt_cache` (OpenAI's prompt-cache shape, for benchmarks). Names are loaded on first use, so
 `python -m harness.testing.scripted` does not import its own module twice.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ _EXPORTS = {
     "serve_until_signal": "scripted",
     "FAULTS": "faults",
     "BatchEndpoint": "batches",
+    "OpenAICacheShape": "prompt_cache",
     "FIXED_TEXT": "answers", "WRONG_TEXT": "answers", "AnswerBook": "answers",
     "spawn_server": "spawn", "spawn_process": "spawn",
 }

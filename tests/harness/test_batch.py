@@ -70,7 +70,10 @@ def test_2000_cases_each_scored_exactly_once_as_a_direct_run_scores_them(tmp_pat
         assert 0.6 < s["pass_rate"] < 0.8
 
 
-def test_kill_9_after_submission_then_resume_polls_the_same_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lose_id", [False, True], ids=["id-recorded", "id-lost"])
+def test_kill_9_after_submission_then_resume_polls_the_same_batch(tmp_path: Path, lose_id: bool) -> None:
+    """id-lost: the crash came between creating the batch and recording its id; resume finds the batch
+    by its input file id instead of creating a second one."""
     suite = write_suite(tmp_path / "s.jsonl", n_distinct=60, n_dupes=0)
     env = make_env(tmp_path)
     out = tmp_path / "run"
@@ -95,11 +98,14 @@ def test_kill_9_after_submission_then_resume_polls_the_same_batch(tmp_path: Path
         state = json.loads((out / "batch.json").read_text())
         bid = state["batches"][0]["id"]
         assert bid and not state["batches"][0]["collected"]
+        if lose_id:
+            del state["batches"][0]["id"]
+            (out / "batch.json").write_text(json.dumps(state))
         assert not (out / "results.jsonl").exists() or not raw_lines(out)
 
         r = harness(env, *args, "--resume", timeout=120)
         assert r.returncode == 0, r.stderr
-        assert " submitted " not in r.stderr
+        assert " submitted " not in r.stderr and ("found again" in r.stderr) == lose_id
         stats = server_stats(url)
         assert stats["batches_created"] == 1 and stats["batch_lines_answered"] == 60
         keys = keys_once(out)
@@ -294,3 +300,14 @@ def test_prices_lookup_override_and_batch_cost() -> None:
     assert c["total"] == pytest.approx(0.15 + 0.075 + 0.6) and c["per_passed_case"] == pytest.approx(c["total"] / 4)
     half = _cost(p, 2_000_000, 1_000_000, 1_000_000, 10, passed=4, batch=(2_000_000, 1_000_000, 1_000_000))
     assert half["total"] == pytest.approx(c["total"] / 2) and half["batch"]["total"] == half["total"]
+
+
+def test_openai_cache_shape_minimum_steps_and_routing() -> None:
+    from harness.testing.prompt_cache import OpenAICacheShape
+    c = OpenAICacheShape(machines=4, blocks_per_machine=16)
+    small = ["s" * 2000, "u" * 100]                      # ~525 tokens: under the 1,024 minimum
+    assert c.request(small, t=0) == 0 and c.request(small, t=1) == 0
+    big = ["S" * 5000, "m" * 400, "n" * 400]             # 1,250 + 100 + 100 tokens
+    assert c.request(big, t=2) == 0
+    assert c.request(["S" * 5000, "m" * 400, "x" * 400], t=3) == 1280     # 1,350 cached -> 128-token steps
+    assert c.request(["S" * 5000, "q" * 400], t=4, key="other") in (0, 1152)  # another key may route elsewhere
