@@ -91,6 +91,9 @@ def add_import_mcp(ps: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, help="where to write the tools/list file (JSON)")
     m.add_argument("--timeout", type=float, default=30.0, help="seconds for the server to start and list (30)")
     m.add_argument("--cwd", default=None, help="working directory for the server (default: this one)")
+    m.add_argument("--legacy-handshake", action="store_true",
+                   help="use the initialize handshake (revisions up to 2025-11-25) instead of probing "
+                        "2026-07-28's server/discover first")
     m.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS",
                    help="the server's command line, after --")
     m.set_defaults(func=run_import_mcp)
@@ -104,7 +107,7 @@ def run_import_mcp(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     print(f"starting {' '.join(command) or '(no command)'} ...", file=sys.stderr)
-    got = list_server_tools(command, timeout=args.timeout, cwd=args.cwd)
+    got = list_server_tools(command, timeout=args.timeout, cwd=args.cwd, legacy=args.legacy_handshake)
     save(got, args.out)
     server = got.data["server"]
     print(f"wrote {args.out}: {got.tools} tools in {got.pages} page{'s' if got.pages != 1 else ''} from "

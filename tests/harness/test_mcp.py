@@ -51,7 +51,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_import_mcp_saves_every_page_with_server_and_revision(imported: Path) -> None:
     data = json.loads(imported.read_text())
     assert data["server"] == {"name": "weather-tools", "version": "1.4.2"}
-    assert data["protocolVersion"] in ("2026-07-28", "2025-11-25")
+    assert data["protocolVersion"] == "2026-07-28"     # the SDK's server/discover probe
     assert [len(p["tools"]) for p in data["pages"]] == [3, 1]
     assert data["pages"][0]["nextCursor"] and "nextCursor" not in data["pages"][1]
     names = [t["name"] for p in data["pages"] for t in p["tools"]]
@@ -109,6 +109,17 @@ def test_zoo_names_suite_and_a_wrong_answer_fails(imported: Path) -> None:
     res = lines(tmp / "scored" / "results.jsonl")
     got = next(x for x in res if x["id"] == one["id"])
     assert not got["passed"] and "unknown_tool" in {v["code"] for v in got["violations"]}
+
+
+def test_import_mcp_legacy_handshake_negotiates_2025_11_25(tmp_path: Path) -> None:
+    r = run_harness(tmp_path, "protocols", "import-mcp", "--legacy-handshake", "--out", "old.json", "--", *SERVER,
+                    "--page-size", "2")
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "old.json").read_text())
+    assert data["protocolVersion"] == "2025-11-25" and [len(p["tools"]) for p in data["pages"]] == [2, 2]
+    import protocols
+    assert list(protocols.get(f"mcp:{tmp_path / 'old.json'}").catalog.tools) == [
+        "get_forecast", "delete_alert", "schedule_report", "set_threshold"]
 
 
 @pytest.mark.parametrize("flag, expect", [

@@ -43,7 +43,7 @@ def _stderr_tail(f: Any, limit: int = 600) -> str:
     return f"; its stderr ends: {text[-limit:]}" if text else ""
 
 
-async def _list(command: list[str], timeout: float, errlog: Any, cwd: str | None) -> dict[str, Any]:
+async def _list(command: list[str], timeout: float, errlog: Any, cwd: str | None, legacy: bool) -> dict[str, Any]:
     import anyio
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
@@ -51,7 +51,7 @@ async def _list(command: list[str], timeout: float, errlog: Any, cwd: str | None
     params = StdioServerParameters(command=command[0], args=command[1:], cwd=cwd)
     pages: list[dict[str, Any]] = []
     with anyio.fail_after(timeout):
-        async with Client(stdio_client(params, errlog=errlog), cache=None) as client:
+        async with Client(stdio_client(params, errlog=errlog), cache=None, mode="legacy" if legacy else "auto") as client:
             cursor: str | None = None
             while True:
                 page = await client.list_tools(cursor=cursor)
@@ -73,8 +73,10 @@ def _leaves(e: BaseException) -> list[BaseException]:
     return [e]
 
 
-def list_server_tools(command: list[str], timeout: float = 30.0, cwd: str | None = None) -> Imported:
-    """Start `command` as an MCP stdio server and return its whole tools/list (see the module doc)."""
+def list_server_tools(command: list[str], timeout: float = 30.0, cwd: str | None = None,
+                      legacy: bool = False) -> Imported:
+    """Start `command` as an MCP stdio server and return its whole tools/list (see the module doc).
+    `legacy`: the initialize handshake (revisions up to 2025-11-25) instead of probing server/discover."""
     try:
         import anyio
         import mcp  # noqa: F401
@@ -90,7 +92,7 @@ def list_server_tools(command: list[str], timeout: float = 30.0, cwd: str | None
                              f"command after --")
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errlog:
         try:
-            data = anyio.run(_list, command, timeout, errlog, cwd)
+            data = anyio.run(_list, command, timeout, errlog, cwd, legacy)
         except McpImportError:
             raise
         except BaseException as e:  # noqa: BLE001 - the SDK's failures, told as what went wrong
