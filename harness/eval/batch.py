@@ -154,6 +154,9 @@ class BatchRun:
             if not live:
                 return
             for b in live:
+                if not self.needed(b):
+                    await self.drop(b)
+                    continue
                 if not b.get("id"):
                     await self.submit(b)
                     continue
@@ -166,6 +169,31 @@ class BatchRun:
             self.progress.update(self.state["batches"])
             if any(not b.get("collected") for b in self.state["batches"]):
                 await asyncio.sleep(every)
+
+    def needed(self, b: dict[str, Any]) -> bool:
+        """Whether a pending batch still holds a request this invocation must answer (a direct
+        `--resume` may have answered them all since)."""
+        todo = self.todo
+        return any((r := todo.get(h)) is not None and not r.answered for h in b.get("hashes") or [])
+
+    async def drop(self, b: dict[str, Any]) -> None:
+        """A pending batch nobody needs any more: cancel it at the provider (what it already answered is
+        billed either way) and stop waiting for it."""
+        from harness.model.batches import BatchAPIError
+        if b.get("id") and b.get("status") not in TERMINAL:
+            try:
+                self._update(b, await self.client.cancel(b["id"]))
+            except BatchAPIError as e:     # e.g. it ended meanwhile: nothing to cancel
+                self.progress.note(f"batch {b['id']}: not cancelled ({e})")
+                try:
+                    self._update(b, await self.client.retrieve(b["id"]))
+                except BatchAPIError:
+                    pass    # only the status shown is stale; nothing waits for this batch
+            else:
+                self.progress.note(f"batch {b['id']} cancelled: its requests were answered otherwise")
+        b["collected"] = True
+        b["answered"] = []
+        self.save()
 
     async def collect(self, b: dict[str, Any]) -> None:
         """Map a finished batch's output and error lines back to their requests, once each."""

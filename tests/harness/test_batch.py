@@ -70,6 +70,25 @@ def test_2000_cases_each_scored_exactly_once_as_a_direct_run_scores_them(tmp_pat
         assert 0.6 < s["pass_rate"] < 0.8
 
 
+def kill_after_submission(env: dict[str, str], args: list[str]) -> None:
+    """Run `harness eval --batch ...` and kill -9 it once it says its batch is submitted."""
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:        # ends at the process's exit at the latest
+            seen.append(line)
+            if " submitted " in line:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+
+
 @pytest.mark.parametrize("lose_id", [False, True], ids=["id-recorded", "id-lost"])
 def test_kill_9_after_submission_then_resume_polls_the_same_batch(tmp_path: Path, lose_id: bool) -> None:
     """id-lost: the crash came between creating the batch and recording its id; resume finds the batch
@@ -80,21 +99,7 @@ def test_kill_9_after_submission_then_resume_polls_the_same_batch(tmp_path: Path
     # each state lasts 0.5 s: the run is in `validating` when it is killed
     with spawn_server("--suite", str(suite), "--batch-time-scale", "0.5") as url:
         args = batch_args(suite, url, out)
-        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        seen = []
-        try:
-            assert proc.stderr is not None
-            for line in proc.stderr:        # ends at the process's exit at the latest
-                seen.append(line)
-                if " submitted " in line:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(30)
-        assert proc.returncode == -signal.SIGKILL, "".join(seen)
+        kill_after_submission(env, args)
         state = json.loads((out / "batch.json").read_text())
         bid = state["batches"][0]["id"]
         assert bid and not state["batches"][0]["collected"]
@@ -112,6 +117,29 @@ def test_kill_9_after_submission_then_resume_polls_the_same_batch(tmp_path: Path
         assert len(keys) == 60 and set(keys.values()) == {1}
         s = json.loads((out / "summary.json").read_text())
         assert s["runner"]["batch"]["ids"] == [bid] and s["runner"]["requests_sent"] == 0
+
+
+def test_a_pending_batch_nobody_needs_is_cancelled_not_awaited(tmp_path: Path) -> None:
+    """Killed after submission, resumed without --batch (every request sent directly), then resumed
+    with --batch: the old batch is cancelled at the provider instead of waited for."""
+    suite = write_suite(tmp_path / "s.jsonl", n_distinct=30, n_dupes=0)
+    env = make_env(tmp_path)
+    out = tmp_path / "run"
+    # 10 s per state: the batch is still validating when the direct resume has answered everything
+    with spawn_server("--suite", str(suite), "--batch-time-scale", "10") as url:
+        args = batch_args(suite, url, out)
+        kill_after_submission(env, args)
+        direct = [a for a in args if a not in ("--batch", "--batch-poll", "0.02")]
+        r = harness(env, *direct, "--resume", "--no-cache", "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert server_stats(url)["chat_requests"] == 30
+        r = harness(env, *args, "--resume", timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "cancelled: its requests were answered otherwise" in r.stderr
+        stats = server_stats(url)
+        assert stats["batches_created"] == 1 and stats["batch_status"] in ({"cancelling": 1}, {"cancelled": 1})
+        assert len(keys_once(out)) == 30
+        assert json.loads((out / "batch.json").read_text())["batches"][0]["collected"]
 
 
 def test_expired_batch_keeps_its_partial_output_and_resume_completes_the_rest(tmp_path: Path) -> None:
