@@ -124,11 +124,12 @@ def test_loop_runs_every_stage_and_records_it(served_base, small_suite):
 
 def test_loop_killed_mid_round_resumes_to_the_same_decisions(served_base, small_suite):
     base, url, root, env = served_base
+    lr = ("--lr", "0.05", "--max-steps", "8")   # a candidate that changes answers: the gate passes, eval_test runs
     ref = root / "loop-ref"
-    assert subprocess.run(loop_cmd(base, url, small_suite, ref), cwd=ROOT, env=env, capture_output=True,
+    assert subprocess.run(loop_cmd(base, url, small_suite, ref, *lr), cwd=ROOT, env=env, capture_output=True,
                           timeout=600).returncode == 0
     out = root / "loop-b"
-    proc = subprocess.Popen(loop_cmd(base, url, small_suite, out), cwd=ROOT, env=env,
+    proc = subprocess.Popen(loop_cmd(base, url, small_suite, out, *lr), cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     killed_after = None
@@ -145,16 +146,18 @@ def test_loop_killed_mid_round_resumes_to_the_same_decisions(served_base, small_
         time.sleep(0.05)   # polling a file another process writes; bounded by the deadline
     proc.wait(timeout=60)
     assert killed_after is not None, "the loop finished before it could be killed"
-    again = subprocess.run(loop_cmd(base, url, small_suite, out, "--resume"), cwd=ROOT, env=env,
+    again = subprocess.run(loop_cmd(base, url, small_suite, out, *lr, "--resume"), cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     a = json.loads((ref / "loop.json").read_text())
     b = json.loads((out / "loop.json").read_text())
     assert [r["decision"] for r in a["rounds"]] == [r["decision"] for r in b["rounds"]]
     assert a["rounds"][0]["stages"]["data"]["sha256"] == b["rounds"][0]["stages"]["data"]["sha256"]
-    assert a["rounds"][0]["stages"]["eval_test"]["pass_rate"] == b["rounds"][0]["stages"]["eval_test"]["pass_rate"]
+    assert a["rounds"][0]["stages"]["gate"]["differ"] == b["rounds"][0]["stages"]["gate"]["differ"]
+    print("\nresumed round: gate", b["rounds"][0]["stages"]["gate"], "decision", b["rounds"][0]["decision"])
+    assert a["rounds"][0]["stages"]["eval_test"].get("pass_rate") == b["rounds"][0]["stages"]["eval_test"].get("pass_rate")
     # a second --resume of a finished loop changes nothing
-    done = subprocess.run(loop_cmd(base, url, small_suite, out, "--resume"), cwd=ROOT, env=env,
+    done = subprocess.run(loop_cmd(base, url, small_suite, out, *lr, "--resume"), cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and json.loads((out / "loop.json").read_text())["rounds"] == b["rounds"]
 
