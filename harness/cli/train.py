@@ -3,8 +3,9 @@
     harness train --from-run runs/r1 --base-model models/tiny --backend peft --out adapters/a1 \\
                   [--method lora|full] [--lora-r 16] [--max-steps 40 --save-steps 10] [--resume]
 
-Backends: `peft` (TRL SFTTrainer + PEFT, CPU or GPU, several GPUs through `accelerate launch`) and
-`unsloth` (NVIDIA GPU only). torch/transformers/trl are imported only when this command runs.
+Backends: `peft` (TRL SFTTrainer + PEFT, CPU or GPU) and `unsloth` (NVIDIA GPU only). torch/transformers/trl
+are imported only when this command runs. `--num-processes N [--accelerate-config zero2|zero3|fsdp|FILE]`
+replaces this process with `accelerate launch ... -m harness.cli train <the same options>` (trainers.launch).
 Exit codes: 0 trained, 1 the adapter fails vLLM's compatibility rules, 2 bad input, 130 interrupted.
 """
 from __future__ import annotations
@@ -13,9 +14,12 @@ import argparse
 import sys
 from typing import Any
 from harness.cli.adapters import lora_rank
+from harness.errors import UserError
 from harness.cli.argtypes import fraction as _unit, model_ref, positive_float as _pos_float, positive_int as _pos_int
 
 HELP = "fine-tune a model on a run's failures (LoRA adapter or full model; peft or unsloth backend)"
+LAUNCH_OPTIONS = ("num_processes", "accelerate_config")    # not forwarded to the launched processes
+_parser: argparse.ArgumentParser | None = None
 
 
 def register(sub: Any) -> None:
@@ -70,8 +74,16 @@ def register(sub: Any) -> None:
     p.add_argument("--temperature", type=_pos_float, default=1.0, metavar="T", help="grpo: sampling temperature")
     p.add_argument("--load-in-4bit", action="store_true", help="unsloth: load the base model in 4 bits (QLoRA)")
     p.add_argument("--overwrite", action="store_true", help="empty a non-empty --out first (without --resume)")
+    p.add_argument("--num-processes", type=_pos_int, metavar="N", dest="num_processes",
+                   help="peft: train in N processes (one per GPU; CPU processes on gloo without GPUs) "
+                        "through `accelerate launch`")
+    p.add_argument("--accelerate-config", metavar="zero2|zero3|fsdp|FILE", dest="accelerate_config",
+                   help="peft: DeepSpeed ZeRO-2/ZeRO-3 or FSDP settings for LoRA shipped in trainers/accelerate/, "
+                        "or your own accelerate config file")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    global _parser
+    _parser = p
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -89,8 +101,47 @@ def config_from_args(args: argparse.Namespace) -> Any:
         progress=False if args.quiet else None, overwrite=args.overwrite)
 
 
+def forwarded_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The command-line options that give `args` back (what the launched processes are given), without
+    the launch options; options left at their default are left out."""
+    out: list[str] = []
+    for a in parser._actions:
+        if not a.option_strings or a.dest in LAUNCH_OPTIONS or isinstance(a, argparse._HelpAction):
+            continue
+        v = getattr(args, a.dest, None)
+        if isinstance(a, argparse._StoreTrueAction):
+            out += [a.option_strings[-1]] if v else []
+        elif isinstance(a, argparse._StoreFalseAction):
+            out += [a.option_strings[-1]] if v is False else []
+        elif v is not None and v != a.default:
+            out += [a.option_strings[-1], *(map(str, v) if isinstance(v, list) else [str(v)])]
+    return out
+
+
+def launch(args: argparse.Namespace) -> None:
+    """Replace this process with `accelerate launch` running the same training in N processes."""
+    import os
+    import shlex
+
+    from trainers import launch as tl
+    if args.backend != "peft":
+        raise UserError(f"--num-processes / --accelerate-config train with --backend peft (TRL + accelerate), "
+                        f"not {args.backend}; unsloth trains on one GPU")
+    config = tl.resolve_config(args.accelerate_config) if args.accelerate_config else None
+    tl.check_requirements(config)
+    assert _parser is not None
+    cmd = tl.launch_command(args.num_processes or 1, config, forwarded_args(_parser, args))
+    print(f"harness: {shlex.join(cmd)}", file=sys.stderr, flush=True)
+    os.execv(cmd[0], cmd)
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.loop.data import export_run
+    from trainers.launch import die_with_launcher, is_launched, is_main_process
+    if is_launched():
+        die_with_launcher()
+    elif (args.num_processes or 1) > 1 or args.accelerate_config:
+        launch(args)      # returns only by raising
     cfg = config_from_args(args)
     if args.backend == "unsloth":
         from trainers.backends import unsloth as unsloth_backend
@@ -108,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from trainers.backends import peft as peft_backend
         result = peft_backend.train(cfg, export_run)
+    if not is_main_process():
+        return 0          # one of several processes: the main one reports (and wrote the outputs)
     tps = f"{result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else "tokens/s n/a"
     loss = f"{result.train_loss:.4f}" if isinstance(result.train_loss, (int, float)) else "n/a"
     kind = result.info.get("kind", "")

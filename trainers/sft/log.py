@@ -128,7 +128,8 @@ class Progress:
             self._p = None
 
 
-def make_log_callback(out: Path, resume_step: int | None, progress: Any) -> Any:
+def make_log_callback(out: Path, resume_step: int | None, progress: Any, main: bool = True) -> Any:
+    """The callback; with `main` False (another process of a multi-process run) it writes nothing."""
     from transformers import TrainerCallback
 
     class LogCallback(TrainerCallback):
@@ -139,7 +140,8 @@ def make_log_callback(out: Path, resume_step: int | None, progress: Any) -> Any:
             prev = [r for r in read_trainer_log(out) if isinstance(r.get("step"), int)
                     and resume_step is not None and r["step"] <= resume_step]
             self.offset = float(prev[-1].get("elapsed_s") or 0.0) if prev else 0.0
-            self.log.start(resume_step)
+            if main:
+                self.log.start(resume_step)
             self.t0 = time.perf_counter()
             self.last_t = self.t0
             self.last_tokens: int | None = None

@@ -15,7 +15,8 @@ from typing import Any
 
 from trainers.config import RunReader, TrainConfig, TrainResult
 from trainers.errors import TrainingError
-from trainers.sft.checkpoints import CHECKPOINTS_KEPT, checkpoint_step, identity, prepare_out
+from trainers.launch import is_main_process
+from trainers.sft.checkpoints import CHECKPOINTS_KEPT, checkpoint_step, checkpoints, identity, prepare_out
 from trainers.sft.log import Progress, make_log_callback
 from trainers.sft.masks import IGNORE_INDEX, check_prepared_labels, encode_examples
 from trainers.sft.record import TRAINING_JSON, device_summary, package_versions, write_json
@@ -101,6 +102,7 @@ def sft_config(cfg: TrainConfig, n_examples: int, **extra: Any) -> Any:
         gradient_checkpointing=cfg.gradient_checkpointing,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,   # several processes: every trainable (LoRA) weight is used
         remove_unused_columns=True,
         packing=False,
     )
@@ -225,7 +227,10 @@ def make_trainer_class(share_prefix: bool) -> Any:
 
 def run_sft(cfg: TrainConfig, model: Any, tokenizer: Any, examples: list[dict[str, Any]], source: dict[str, Any],
             model_info: dict[str, Any], t_start: float, backend_info: dict[str, Any] | None = None) -> TrainResult:
-    """Train with TRL's SFTTrainer (model already wrapped for LoRA or full), save, check, describe."""
+    """Train with TRL's SFTTrainer (model already wrapped for LoRA or full), save, check, describe.
+
+    Under `accelerate launch` (trainers.launch) every process trains; only the main one prepares the
+    output folder (the others wait for it, then find the same checkpoint), logs and writes the outputs."""
     import torch
 
     from trainers import data
@@ -233,19 +238,25 @@ def run_sft(cfg: TrainConfig, model: Any, tokenizer: Any, examples: list[dict[st
     out = Path(cfg.out)
     encoded = encode_examples(tokenizer, examples, f"{cfg.run or cfg.data}")
     ident = identity(cfg, data.data_sha256(examples))
-    resume_from = prepare_out(cfg, ident)
+    main = is_main_process()
+    args = sft_config(cfg, len(examples))
+    with args.main_process_first(local=False, desc="preparing the output folder"):
+        if main:
+            resume_from = prepare_out(cfg, ident)
+        else:
+            resume_from = checkpoints(out)[-1][1] if cfg.resume and checkpoints(out) else None
     resume_step = checkpoint_step(resume_from) if resume_from else None
     dataset = to_dataset(examples)
-    args = sft_config(cfg, len(examples))
-    with Progress(cfg.max_steps, f"train {cfg.backend}", cfg.progress) as bar, quiet_libraries():
-        cb = make_log_callback(out, resume_step, bar)
+    with Progress(cfg.max_steps, f"train {cfg.backend}", cfg.progress if main else False) as bar, \
+            quiet_libraries():
+        cb = make_log_callback(out, resume_step, bar, main=main)
         trainer_cls = make_trainer_class(cfg.share_prefix and cfg.backend == "peft")
         trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                               callbacks=[cb])
         from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)   # raw log dicts on stdout; our bar and trainer_log.jsonl say it
         check_prepared_labels(trainer, encoded)
-        if resume_from is not None:
+        if resume_from is not None and main:
             print(f"resumed from {resume_from.name}", flush=True)
         t_train = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -259,8 +270,14 @@ def run_sft(cfg: TrainConfig, model: Any, tokenizer: Any, examples: list[dict[st
         tps = tokens * done_frac / train_s
 
     # save: adapter (or full model) + tokenizer with its chat template
-    final = trainer.model
-    final.save_pretrained(str(out), safe_serialization=True)
+    if trainer.accelerator.num_processes > 1 or trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        trainer.save_model(str(out))   # every process takes part (ZeRO-3 / FSDP gather); the main one writes
+        if not main:
+            return TrainResult(out, state.global_step, resume_from.name if resume_from else None, len(examples),
+                               getattr(result, "training_loss", None), None, time.perf_counter() - t_start, [],
+                               {"main_process": False})
+    else:
+        trainer.model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
     problems: list[str] = []
     if model_info.get("method") == "lora":
@@ -279,6 +296,8 @@ def run_sft(cfg: TrainConfig, model: Any, tokenizer: Any, examples: list[dict[st
             "gradient_checkpointing": cfg.gradient_checkpointing,
             "share_prefix": cfg.share_prefix and cfg.backend == "peft", "threads": torch.get_num_threads(),
             "prefix_shared_steps": getattr(type(trainer), "prefix_steps", 0), **(backend_info or {}),
+            "num_processes": trainer.accelerator.num_processes,
+            "distributed": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1],
         },
         "seed": cfg.seed,
         "steps": state.global_step,
