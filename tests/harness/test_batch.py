@@ -339,3 +339,24 @@ def test_openai_cache_shape_minimum_steps_and_routing() -> None:
     assert c.request(big, t=2) == 0
     assert c.request(["S" * 5000, "m" * 400, "x" * 400], t=3) == 1280     # 1,350 cached -> 128-token steps
     assert c.request(["S" * 5000, "q" * 400], t=4, key="other") in (0, 1152)  # another key may route elsewhere
+
+
+def test_python_api_batch_true(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness
+    from harness.testing import ScriptedServer
+    suite = write_suite(tmp_path / "s.jsonl", n_distinct=12, n_dupes=0)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+
+    async def go() -> tuple[dict, dict]:
+        async with ScriptedServer(suite=str(suite)) as srv:
+            s = await harness.evaluate(str(suite), srv.url, "scripted", split="all", out=tmp_path / "r",
+                                       cache=False, batch=True, batch_poll=0.02, system_prompt="compact",
+                                       price={"prompt": 1.0, "completion": 2.0})
+            return s, srv.stats()
+    summary, stats = asyncio.run(go())
+    assert stats["batches_created"] == 1 and stats["chat_requests"] == 0
+    assert summary["n_samples"] == 12 and summary["pass_rate"] == 1.0
+    cost = summary["cost"]
+    t = summary["tokens"]
+    full = ((t["prompt"] - t["cached"]) * 1.0 + t["cached"] * 1.0 + t["completion"] * 2.0) / 1e6
+    assert cost["total"] == pytest.approx(full * 0.5) and cost["source"] == "command line"
