@@ -186,6 +186,12 @@ def test_cache_hits_and_dedupe_never_reach_the_batch_file(tmp_path: Path) -> Non
         s = json.loads((out / "summary.json").read_text())
         assert s["runner"]["cache_hits"] == len(cached) and s["n_samples"] == 50
         assert len(keys_once(out)) == 50
+        # and what the batch answered is in the response cache: a direct rerun sends nothing
+        before = server_stats(url)["chat_requests"]
+        r = harness(env, "eval", "--suite", str(suite), "--endpoint", url, "--model", "scripted", "--out",
+                    str(tmp_path / "rerun"), "--system-prompt", "compact", "--split", "all", "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert server_stats(url)["chat_requests"] == before
 
 
 def test_failed_lines_are_error_lines_that_a_direct_resume_asks_again(tmp_path: Path) -> None:
@@ -360,3 +366,30 @@ def test_python_api_batch_true(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     t = summary["tokens"]
     full = ((t["prompt"] - t["cached"]) * 1.0 + t["cached"] * 1.0 + t["completion"] * 2.0) / 1e6
     assert cost["total"] == pytest.approx(full * 0.5) and cost["source"] == "command line"
+
+
+def test_a_failed_batch_turns_its_requests_into_error_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider rejects the input file (validating -> failed): every request becomes an error line
+    naming the batch and the provider's first validation error; the next --resume sends a new batch."""
+    import harness
+    import harness.model.batches as mb
+    from harness.testing import ScriptedServer
+    suite = write_suite(tmp_path / "s.jsonl", n_distinct=6, n_dupes=0)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    good = mb.input_line
+
+    async def go() -> tuple[dict, dict, dict]:
+        async with ScriptedServer(suite=str(suite)) as srv:
+            kw = dict(split="all", out=tmp_path / "r", cache=False, batch=True, batch_poll=0.02,
+                      system_prompt="compact")
+            monkeypatch.setattr(mb, "input_line", lambda cid, body: b'{"custom_id": "x", "method": "GET"}\n')
+            first = await harness.evaluate(str(suite), srv.url, "scripted", **kw)
+            monkeypatch.setattr(mb, "input_line", good)
+            second = await harness.evaluate(str(suite), srv.url, "scripted", resume=True, **kw)
+            return first, second, srv.stats()
+    first, second, stats = asyncio.run(go())
+    assert first["errors"] == 6 and first["n_samples"] == 0 and first["runner"]["batch"]["status"] == ["failed"]
+    errs = [x["error"] for x in raw_lines(tmp_path / "r") if x["status"] == "error"]
+    assert len(errs) == 6 and all("ended failed" in e and "invalid_url" in e for e in errs)
+    assert second["errors"] == 0 and second["n_samples"] == 6
+    assert stats["batches_created"] == 2 and stats["batch_status"] == {"failed": 1, "completed": 1}
