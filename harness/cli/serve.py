@@ -60,7 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     loc.add_argument("--allow-any-adapter-path", action="store_true",
                      help="load adapters from any path the server can read (only on trusted networks)")
     loc.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    loc.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16/float16 on CUDA), float32, ...")
+    loc.add_argument("--dtype", default="auto",
+                     help="auto (CPU: bfloat16 where a timed matmul runs it faster, else float32; CUDA: "
+                          "bfloat16/float16), bfloat16, float32")
+    loc.add_argument("--kv-cache-memory", default="1GiB", metavar="SIZE",
+                     help="KV memory for running rows and the prefix cache, e.g. 512MiB, 4GiB (default 1GiB); "
+                          "the rows generated together follow it")
     loc.add_argument("--threads", type=_positive, metavar="N", help="torch CPU threads (default: cores - 1)")
     loc.add_argument("--max-batch-rows", type=_positive, default=64, metavar="N",
                      help="rows generated together (default 64)")
@@ -142,11 +147,13 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_wait_ms < 0:
         raise UserError("--batch-wait-ms must be >= 0")
     from harness.serve.engine import EngineConfig, run as run_engine
+    from harness.serve.engine.config import parse_size
 
     cfg = EngineConfig(model=args.model, served_model_name=args.served_model_name, host=args.host, port=args.port,
                        adapter_roots=list(args.adapter_roots), allow_any_adapter_path=args.allow_any_adapter_path,
                        max_loras=args.max_loras, max_lora_rank=args.max_lora_rank,
                        max_batch_rows=args.max_batch_rows, max_n=min(args.max_n, args.max_batch_rows),
                        default_max_tokens=args.default_max_tokens, device=args.device, dtype=args.dtype,
-                       threads=args.threads, batch_wait_ms=args.batch_wait_ms)
+                       threads=args.threads, batch_wait_ms=args.batch_wait_ms,
+                       kv_cache_memory=parse_size(args.kv_cache_memory))
     return run_engine(cfg)

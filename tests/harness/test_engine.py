@@ -115,15 +115,15 @@ def error_of(text: str) -> dict[str, Any]:
     return err
 
 
-def start_engine(model_dir: Path, cwd: Path, *extra: str,
-                 timeout: float = 120) -> tuple[subprocess.Popen[str], str, Any]:
+def start_engine(model_dir: Path, cwd: Path, *extra: str, timeout: float = 120,
+                 session: bool = False) -> tuple[subprocess.Popen[str], str, Any]:
     log = tempfile.TemporaryFile(mode="w+")
     # float32 everywhere (CUDA included) so that answers under batching equal answers alone bit for bit;
     # HARNESS_TEST_ENGINE_DEVICE=cuda runs the same tests on a GPU (auto picks CUDA when there is one)
     device = os.environ.get("HARNESS_TEST_ENGINE_DEVICE", "auto")
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model",
                              str(model_dir), "--port", "0", "--dtype", "float32", "--device", device, *extra],
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=log, text=True,
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=session,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
@@ -403,3 +403,169 @@ def test_cli_stays_light() -> None:
             "import harness.serve.vllm; assert 'torch' not in sys.modules and 'transformers' not in sys.modules, "
             "sorted(m for m in sys.modules if m.startswith(('torch', 'transformers')))[:5]")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+# ------------------------------------------------------------------ prefix cache, stops, identity, shutdown
+
+SYSTEM = "You call tools. " + " ".join(f"rule {i}: read files before writing them." for i in range(12))
+
+
+def _chat_body(user: str, max_tokens: int = 12, system: str = SYSTEM, **kw: Any) -> dict[str, Any]:
+    return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True, **kw}
+
+
+async def _together(url: str, bodies: list[dict[str, Any]], timeout: float = 120) -> list[dict[str, Any]]:
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
+        async def one(body: dict[str, Any]) -> dict[str, Any]:
+            async with s.post(url + "/chat/completions", json=body) as r:
+                assert r.status == 200, await r.text()
+                return await r.json()
+        return await asyncio.gather(*(one(b) for b in bodies))
+
+
+def test_prefix_cache_hits_and_answers_unchanged(engine: Engine) -> None:
+    """A second request with the same system prompt reuses its KV (cached_tokens, in whole blocks) and
+    answers exactly as the first one, which computed everything."""
+    def post(body: dict[str, Any]) -> dict[str, Any]:
+        status, _, text = engine.http("POST", "/v1/chat/completions", body)
+        assert status == 200, text
+        return json.loads(text)
+
+    first = post(_chat_body("list the files in src quickly"))
+    again = post(_chat_body("list the files in src quickly"))
+    other = post(_chat_body("read the file config.yaml now"))
+    assert first["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+    prompt = again["usage"]["prompt_tokens"]
+    assert 0 < cached < prompt and cached % 16 == 0
+    assert again["choices"][0]["message"]["content"] == first["choices"][0]["message"]["content"]
+    assert 0 < other["usage"]["prompt_tokens_details"]["cached_tokens"] <= cached   # the shared system prompt
+    s = engine.stats()
+    assert s["cached_tokens"] >= cached and s["kv"]["prefix_blocks"] > 0
+
+
+def test_one_at_a_time_equals_eight_together(engine: Engine) -> None:
+    """Greedy answers do not depend on the batch: eight requests sent together (joining one another's
+    running batch, sharing cached prefixes) answer exactly as each does alone."""
+    bodies = [_chat_body(f"please read file number {i} " * (1 + i % 3), max_tokens=4 + 3 * i) for i in range(8)]
+    alone = [engine.http("POST", "/v1/chat/completions", b) for b in bodies]
+    texts = [json.loads(t)["choices"][0]["message"]["content"] for _, _, t in alone]
+    before = engine.stats()
+    got = asyncio.run(_together(engine.url, bodies))
+    after = engine.stats()
+    assert [g["choices"][0]["message"]["content"] for g in got] == texts
+    assert (after["row_steps"] - before["row_steps"]) / (after["steps"] - before["steps"]) > 2
+
+
+def test_include_stop_str_and_stop_reason(engine: Engine) -> None:
+    """vLLM's stop fields: stop_reason is the matched string; include_stop_str_in_output keeps it."""
+    text = engine.greedy(None, "read the file config.yaml", max_tokens=24)
+    stop = text[5:8]
+    assert stop and stop in text
+    cut = engine.chat(None, "read the file config.yaml", max_tokens=24, temperature=0, stop=[stop])
+    kept = engine.chat(None, "read the file config.yaml", max_tokens=24, temperature=0, stop=[stop],
+                       include_stop_str_in_output=True)
+    head = text[: text.index(stop)]
+    for reply, want in ((cut, head), (kept, head + stop)):
+        choice = reply["choices"][0]
+        assert choice["message"]["content"] == want
+        assert choice["finish_reason"] == "stop" and choice["stop_reason"] == stop
+
+
+def test_models_reports_weights_identity(engine: Engine, files: dict[str, Path]) -> None:
+    import hashlib
+
+    card = engine.models()["model"]
+    h = hashlib.sha256()
+    for p in sorted(files["model"].glob("*.safetensors")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    assert card["weights"] == h.hexdigest() and card["root"] == str(files["model"].resolve())
+
+
+def _bytes_per_token(model_dir: Path) -> int:
+    cfg = json.loads((model_dir / "config.json").read_text())
+    heads = cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads") or heads
+    dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
+    return 2 * cfg["num_hidden_layers"] * kv * dim * 4          # float32
+
+
+def test_rows_follow_the_kv_budget(files: dict[str, Path], tmp_path: Path) -> None:
+    """With room for two rows of prompt + max_tokens in --kv-cache-memory, eight concurrent requests
+    are decoded at most two at a time, and all answer as they do alone."""
+    from harness.serve.engine.kvcache import GROW
+
+    bodies = [_chat_body(f"read file {i}", max_tokens=20) for i in range(8)]
+    sizes = []
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(files["model"]))
+    for b in bodies:
+        text = tok.apply_chat_template(b["messages"], add_generation_prompt=True, tokenize=False)
+        sizes.append(len(tok(text, add_special_tokens=False)["input_ids"]) + 20)
+    need = -(-max(sizes) // GROW) * GROW          # the slot length a row takes (the cache grows in GROWs)
+    budget = 2 * need * _bytes_per_token(files["model"])
+    proc, url, log = start_engine(files["model"], tmp_path, "--kv-cache-memory", str(budget))
+    eng = Engine(url, proc, tmp_path, log)
+    try:
+        alone = [json.loads(eng.http("POST", "/v1/chat/completions", b)[2])["choices"][0]["message"]["content"]
+                 for b in bodies]
+        got = asyncio.run(_together(url, bodies))
+        s = eng.stats()
+        assert [g["choices"][0]["message"]["content"] for g in got] == alone
+        assert s["peak_rows"] == 2, s
+        assert s["kv"]["slot_bytes"] + s["kv"]["prefix_bytes"] <= budget
+    finally:
+        assert stop_engine(proc) == 0
+        log.close()
+
+
+def test_sigterm_under_load_exits_fast_and_leaves_no_process(files: dict[str, Path], tmp_path: Path) -> None:
+    """SIGTERM while rows decode and more wait: the engine answers them 503 (or drops the connection) and
+    its whole process group is gone within 2 s."""
+    import aiohttp
+
+    proc, url, log = start_engine(files["model"], tmp_path, "--max-batch-rows", "4", session=True)
+    pgid = os.getpgid(proc.pid)
+
+    async def load_and_stop() -> tuple[list[Any], float]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
+            async def one(i: int) -> Any:
+                try:
+                    async with s.post(url + "/chat/completions", json=_chat_body(f"q {i}", max_tokens=4000)) as r:
+                        return r.status
+                except aiohttp.ClientError as e:
+                    return type(e).__name__
+            tasks = [asyncio.create_task(one(i)) for i in range(12)]
+            while True:                      # rows decoding and requests queued behind them
+                async with s.get(url[: -len("/v1")] + "/stats") as r:
+                    if (await r.json())["steps"] > 3:
+                        break
+                await asyncio.sleep(0.05)        # polling the condition, not waiting it out
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 10)
+            took = time.monotonic() - t0
+            return await asyncio.gather(*tasks), took
+
+    try:
+        statuses, took = asyncio.run(load_and_stop())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert took < 2.0, took
+    assert proc.returncode == 0
+    assert all(st == 503 or isinstance(st, str) for st in statuses), statuses
+    assert 503 in statuses
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+
+
+def test_kv_cache_memory_must_be_a_size(tmp_path: Path, files: dict[str, Path]) -> None:
+    res = subprocess.run([sys.executable, "-m", "harness.cli", "serve", "--model", str(files["model"]),
+                          "--port", "0", "--kv-cache-memory", "lots"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2 and "--kv-cache-memory 'lots'" in res.stderr and "Traceback" not in res.stderr

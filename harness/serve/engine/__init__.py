@@ -2,6 +2,7 @@
 
     harness serve --engine local --model DIR [--host 127.0.0.1] [--port 0] [--served-model-name NAME]
                   [--adapter-root DIR]... [--allow-any-adapter-path] [--max-loras N] [--max-lora-rank R]
+                  [--kv-cache-memory 1GiB] [--dtype auto|bfloat16|float32] [--threads N]
 
 prints `listening http://HOST:PORT/v1` once the model is loaded and the socket is bound, then serves until
 SIGINT/SIGTERM. `DIR` is any local causal-LM directory whose tokenizer has a chat template.
@@ -12,12 +13,14 @@ Routes (one process, aiohttp):
     `max_tokens` / `max_completion_tokens` (finish_reason "length"; clamped to the context left after the
     prompt), `temperature` (0 = greedy), `top_p`, `top_k`, `seed` (a per-request torch.Generator: the same
     request with the same seed gives the same answer), `ignore_eos`; `usage` counts real tokens
-    (prompt once, completion over all choices, `prompt_tokens_details.cached_tokens` = 0: no prefix
-    cache). `model` = the base id, an adapter name, or absent (base). `tool_choice` "auto"/"none" is
+    (prompt once, completion over all choices, `prompt_tokens_details.cached_tokens` = the prompt tokens
+    served from the prefix cache); `include_stop_str_in_output` keeps the matched stop string, and each
+    choice's `stop_reason` is it (vLLM's fields). `model` = the base id, an adapter name, or absent (base). `tool_choice` "auto"/"none" is
     accepted and tool calls stay in `content` (no tool-call parser, like vLLM without
     --enable-auto-tool-choice); `stream`, `logprobs`, non-text `response_format` and penalties are refused
     with 400 rather than ignored.
-  * `GET /v1/models` — the base (`id` = --served-model-name or the directory name, `root` = its path) and
+  * `GET /v1/models` — the base (`id` = --served-model-name or the directory name, `root` = its path,
+    `weights` = the sha256 of its weights: harness_model.json's, else computed once at start) and
     one card per adapter (`id` = lora_name, `root` = lora_path, `parent` = the base id), vLLM's shape.
   * `GET /health` — 200 while the generation worker is alive.
   * `POST /v1/load_lora_adapter {lora_name, lora_path[, load_inplace]}` and
@@ -37,7 +40,18 @@ Routes (one process, aiohttp):
     evicts from its LRU cache).
   * `GET /stats` — counters (requests, steps, rows per step, prefills) and each adapter's tensor bytes.
 
-Batching: every request goes to one generation worker thread that runs its own decode loop over a
+Batching on Llama-shaped models (Llama, SmolLM, Mistral, Qwen2; `slots`, `kvcache`, `lean`): a request is
+admitted while its rows' KV slots (prompt + max_tokens) and the running rows' fit --kv-cache-memory, so
+the rows generated together follow the budget, not the client's concurrency. It is prefilled alone: the
+blocks of its prompt that an earlier prompt shared (system prompt, tools, earlier turns) are copied from
+the prefix store, as vLLM's automatic prefix caching does, and only the rest is computed. Its rows take
+the next free slots of a preallocated cache, and each decode step runs a lean forward (the model's own
+modules, one fused RMSNorm, SDPA over the slots) at every row's own position: no padding, no cache
+concatenation when a request joins. dtype auto picks bfloat16 on a CPU where a timed matmul runs it
+clearly faster (AMX, AVX-512-bf16), else float32. SIGTERM/SIGINT answer every waiting and running
+request 503, abandon the forward pass between layers and exit at once.
+
+Other models: every request goes to one generation worker thread that runs its own decode loop over a
 KV cache (transformers DynamicCache) with continuous batching. At each step it admits waiting requests
 (prefilled together, left-padded, `n` rows expanded from one prefill) into the running batch by padding
 the caches to a common length, decodes one token for every row, and retires finished rows at once
@@ -48,10 +62,11 @@ batches of one adapter at a time. Adapter loads and unloads run on the same thre
 unloaded adapter's weights are deleted once no row uses them. Nothing here imports torch until an engine
 is built, and only `harness serve --engine local` builds one.
 
-Modules: `config` (EngineConfig, errors), `request` (parsing and checking a chat request into a
-GenRequest), `model` (loading the weights and tokenizer), `worker` (the generation thread: batching rows,
-merging KV caches), `sampling` (sampling, stop strings), `lora` (adapters on the worker thread), `http`
-(the routes, `serve`, `run`).
+Modules: `config` (EngineConfig, errors, sizes), `request` (parsing and checking a chat request into a
+GenRequest), `model` (loading the weights and tokenizer, dtype auto, weights identity), `worker` (the
+generation thread; the DynamicCache path), `slots` (batching on the lean path), `kvcache` (the slots and
+the prefix store), `lean` (the lean forward), `sampling` (sampling, stop strings), `lora` (adapters on the
+worker thread), `http` (the routes, `serve`, `run`).
 """
 from __future__ import annotations
 

@@ -64,6 +64,11 @@ class LocalEngine:
         s["adapters"] = {n: {"path": a.path, "bytes": a.bytes, "rank": a.rank} for n, a in self.adapters.items()}
         s["device"], s["dtype"] = str(self.model.device), str(self.model.dtype).replace("torch.", "")
         s["threads"] = self.model.torch.get_num_threads()
+        m = self.model
+        if m.lean is not None:
+            s["kv"] = {"budget_bytes": m.kv_budget, "slot_bytes": m.slots.nbytes(), "slots": m.slots.slots,
+                       "slot_tokens": m.slots.length, "prefix_bytes": m.store.nbytes(),
+                       "prefix_blocks": len(m.store.blocks), "prefix_evictions": m.store.evictions}
         return web.json_response(s)
 
     async def models(self, request: web.Request) -> web.Response:
@@ -71,7 +76,8 @@ class LocalEngine:
                 "allow_logprobs": False, "allow_search_indices": False, "allow_view": True,
                 "allow_fine_tuning": False, "organization": "*", "group": None, "is_blocking": False}
         data = [{"id": self.base_id, "object": "model", "created": self.created, "owned_by": "harness",
-                 "root": str(self.model.model_dir), "parent": None, "max_model_len": self.model.max_len,
+                 "root": str(self.model.model_dir), "weights": self.model.weights, "parent": None,
+                 "max_model_len": self.model.max_len,
                  "permission": [dict(perm, id=f"modelperm-{self.base_id}", created=self.created)]}]
         for a in self.adapters.values():
             data.append({"id": a.name, "object": "model", "created": int(a.loaded_at), "owned_by": "harness",
@@ -112,7 +118,7 @@ class LocalEngine:
                          "logprobs": None, "finish_reason": c["finish_reason"], "stop_reason": c["stop_reason"]}
                         for i, c in enumerate(choices)],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                      "prompt_tokens_details": {"cached_tokens": 0}},
+                      "prompt_tokens_details": {"cached_tokens": req.cached}},
         }
         return web.json_response(out)
 
@@ -220,7 +226,7 @@ async def serve(cfg: EngineConfig, *, on_ready: Callable[[str], None] | None = N
     """Load the model, bind, call `on_ready("http://HOST:PORT/v1")`, serve until `stop` is set (or
     SIGINT/SIGTERM when `stop` is None)."""
     engine = await asyncio.to_thread(LocalEngine, cfg)
-    runner = web.AppRunner(engine.make_app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(engine.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, cfg.host, cfg.port)
@@ -242,8 +248,9 @@ async def serve(cfg: EngineConfig, *, on_ready: Callable[[str], None] | None = N
             on_ready(url)
         await stop.wait()
     finally:
+        # answer everything in flight 503 first, so the server's own shutdown has nothing to wait for
+        await asyncio.to_thread(engine.model.close, 1.0)
         await runner.cleanup()
-        await asyncio.to_thread(engine.model.close)
 
 
 def run(cfg: EngineConfig) -> int:
@@ -254,4 +261,9 @@ def run(cfg: EngineConfig) -> int:
         print(f"listening {url}", flush=True)
 
     asyncio.run(serve(cfg, on_ready=ready))
-    return 0
+    # every request is answered and the socket closed: skip the interpreter's teardown of torch and the
+    # worker thread (seconds on a loaded machine), so SIGTERM ends the process within its 2 s
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

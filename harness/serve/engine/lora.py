@@ -44,17 +44,19 @@ class AdapterLayers:
 
     # ---- adapters on the forward pass
 
-    def _forward(self, adapters: list[str | None], **kw: Any) -> Any:
+    def _forward(self, adapters: list[str | None], _run: Any = None, **kw: Any) -> Any:
+        """Run `_run()` (the lean pass) or the base model's forward on `kw` with the rows' adapters set."""
         uniq = set(adapters)
         peft = self.peft
+        fwd = _run or self.base
         if peft is None:
-            return self.base(**kw)
+            return fwd(**kw)
         if uniq == {None}:
             if self._mode != "disabled":
                 peft.base_model.disable_adapter_layers()
                 self._mode = "disabled"
                 self.stats["adapter_switches"] += 1
-            return self.base(**kw)
+            return fwd(**kw)
         if self._mode == "disabled" or self._mode == "unset":
             peft.base_model.enable_adapter_layers()
             self._mode = "enabled"
@@ -64,13 +66,13 @@ class AdapterLayers:
                 peft.set_adapter(key)
                 self._mode = key
                 self.stats["adapter_switches"] += 1
-            return self.base(**kw)
+            return fwd(**kw)
         # PEFT's mixed-batch LoRA: every LoRA layer gets `adapter_names` (one per row, "__base__" for the
         # base) from the pre-hooks installed once per load (`_install_row_hooks`), not re-registered per step
         self._row_names = [a if a is not None else "__base__" for a in adapters]
         self.stats["mixed_steps"] += 1
         try:
-            return self.base(**kw)
+            return fwd(**kw)
         finally:
             self._row_names = None
 

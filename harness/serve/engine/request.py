@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.serve.engine.config import APIError, EngineConfig, bad
 
-MAX_STOP_STRINGS = 16
+MAX_STOP_STRINGS = 64          # an XML protocol stops at every closing tag of a mode (Roo code mode: 21)
 
 
 @dataclass(eq=False)
@@ -26,6 +26,7 @@ class GenRequest:
     stop_token_ids: frozenset[int]
     seed: int | None
     ignore_eos: bool
+    include_stop: bool                  # include_stop_str_in_output: keep the matched stop string
     adapter: str | None                 # the worker's adapter key (None: base)
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
@@ -34,6 +35,7 @@ class GenRequest:
     generator: Any = None
     choices: list[dict[str, Any] | None] = field(default_factory=list)
     left: int = 0
+    cached: int = 0                     # prompt tokens served from the prefix store
 
     def finish(self, index: int, choice: dict[str, Any]) -> None:
         self.choices[index] = choice
@@ -166,6 +168,7 @@ def parse_chat(body: dict[str, Any], *, base_id: str, adapters: Mapping[str, Any
     loop = asyncio.get_running_loop()
     req = GenRequest(prompt_ids=prompt_ids, n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                      top_k=max(0, top_k), stop=stops, stop_token_ids=frozenset(stop_ids), seed=seed,
-                     ignore_eos=bool(body.get("ignore_eos")), adapter=adapter_key, loop=loop,
+                     ignore_eos=bool(body.get("ignore_eos")),
+                     include_stop=bool(body.get("include_stop_str_in_output")), adapter=adapter_key, loop=loop,
                      future=loop.create_future())
     return req, model_name

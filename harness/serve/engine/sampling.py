@@ -1,5 +1,5 @@
 """Sampling the next token (temperature, top_k, top_p, a per-request generator) and finishing rows: EOS,
-stop token ids, stop strings (the text is cut before the first one), max_tokens."""
+stop token ids, stop strings (the text is cut before the first one, or after it with include_stop_str_in_output), max_tokens."""
 from __future__ import annotations
 
 from typing import Any
@@ -51,7 +51,7 @@ def advance(rows: list[Row], toks: Any, *, eos_ids: frozenset[int], detok: Any) 
                 if j != -1 and j < cut:
                     cut, hit = j, s
             if hit is not None:
-                finish = ("stop", hit, text[:cut])
+                finish = ("stop", hit, text[:cut + len(hit)] if req.include_stop else text[:cut])
         if finish is None and len(row.tokens) >= req.max_tokens:
             finish = ("length", None, None)
         if finish is None:

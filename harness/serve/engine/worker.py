@@ -19,13 +19,15 @@ from http import HTTPStatus
 from typing import Any
 
 from harness.serve.engine.config import APIError, EngineConfig
+from harness.serve.engine.lean import Stopped
 from harness.serve.engine.request import GenRequest, Row
 from harness.serve.engine.sampling import advance, sample
+from harness.serve.engine.slots import SlotBatching
 
 log = logging.getLogger("harness.serve.engine")
 
 
-class BatchWorker:
+class BatchWorker(SlotBatching):
     """The worker half of LocalModel (model.py sets the model attributes it uses: torch, device, pad_id,
     eos_ids, detok, threads, max_rows, batch_wait, and `_forward` from lora.py)."""
 
@@ -54,7 +56,8 @@ class BatchWorker:
         self._mixed_ok = True
         self._mergeable = True
         self.stats = {"requests": 0, "rows": 0, "steps": 0, "row_steps": 0, "prefills": 0, "prefill_rows": 0,
-                      "adapter_switches": 0, "mixed_steps": 0, "errors": 0}
+                      "adapter_switches": 0, "mixed_steps": 0, "errors": 0, "prompt_tokens": 0,
+                      "cached_tokens": 0, "peak_rows": 0}
         self.thread = threading.Thread(target=self._run, name="harness-engine-worker", daemon=True)
         self.thread.start()
 
@@ -78,9 +81,15 @@ class BatchWorker:
         return fut
 
     def close(self, timeout: float = 10.0) -> None:
+        """Stop: every waiting and running request is answered 503 now (not after its forward pass), and
+        the worker abandons a pass between layers (lean.Stopped)."""
+        shutdown = APIError(HTTPStatus.SERVICE_UNAVAILABLE, "the engine is shutting down", "ServiceUnavailable")
         with self._cv:
             self._stopping = True
+            pending = list(self._inbox) + [row.req for row in list(self._rows)]
             self._cv.notify()
+        for r in pending:
+            r.fail(shutdown)
         self.thread.join(timeout)
 
     def alive(self) -> bool:
@@ -115,12 +124,21 @@ class BatchWorker:
                 new: list[GenRequest] = []
                 try:
                     self._drop_cancelled()
-                    new = self._admit()
-                    if new:
-                        self._prefill(new)
-                    if self._rows:
-                        self._decode_step()
+                    if self.lean is not None:
+                        new = self._admit_slots()
+                        for req in new:
+                            self._prefill_slots(req)
+                        if self._rows:
+                            self._decode_slots()
+                    else:
+                        new = self._admit()
+                        if new:
+                            self._prefill(new)
+                        if self._rows:
+                            self._decode_step()
                     self._reap_adapters()
+                except Stopped:
+                    break
                 except Exception as e:  # noqa: BLE001 - fail the batch, keep serving
                     log.exception("generation failed")
                     self.stats["errors"] += 1
@@ -271,6 +289,9 @@ class BatchWorker:
     def _retire(self, keep: list[int]) -> None:
         """Keep only the rows at `keep` (indices into the batch) and trim padding no row needs."""
         torch = self.torch
+        if self.lean is not None:
+            self._retire_slots(keep)
+            return
         if not keep:
             self._rows, self._cache, self._mask, self._next = [], None, None, None
             return
