@@ -101,14 +101,14 @@ class BatchRun:
 
     def write_new(self) -> None:
         """Write input files for the requests no pending batch holds (before anything is sent)."""
-        from harness.model.batches import input_line, split_lines
+        from harness.model import batches as api    # its limits read now: tests (and users) may lower them
         held = {h for b in self.state["batches"] if not b.get("collected") for h in b.get("hashes") or []}
         new = [h for h, r in self.todo.items() if h not in held and not r.answered]
         if not new:
             return
-        lines = [input_line(h, self.todo[h].body) for h in new]
+        lines = [api.input_line(h, self.todo[h].body) for h in new]
         (self.dir / BATCH_DIR).mkdir(exist_ok=True)
-        for group in split_lines(lines):
+        for group in api.split_lines(lines, api.MAX_LINES, api.MAX_BYTES):
             index = len(self.state["batches"])
             name = f"{BATCH_DIR}/input-{index}.jsonl"
             (self.dir / name).write_bytes(b"".join(lines[i] for i in group))

@@ -393,3 +393,24 @@ def test_a_failed_batch_turns_its_requests_into_error_lines(tmp_path: Path, monk
     assert len(errs) == 6 and all("ended failed" in e and "invalid_url" in e for e in errs)
     assert second["errors"] == 0 and second["n_samples"] == 6
     assert stats["batches_created"] == 2 and stats["batch_status"] == {"failed": 1, "completed": 1}
+
+
+def test_a_run_over_the_per_file_limits_is_split_into_several_batches(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness
+    import harness.model.batches as mb
+    from harness.testing import ScriptedServer
+    suite = write_suite(tmp_path / "s.jsonl", n_distinct=60, n_dupes=0)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(mb, "MAX_LINES", 25)
+
+    async def go() -> tuple[dict, dict]:
+        async with ScriptedServer(suite=str(suite)) as srv:
+            s = await harness.evaluate(str(suite), srv.url, "scripted", split="all", out=tmp_path / "r",
+                                       cache=False, batch=True, batch_poll=0.02, system_prompt="compact")
+            return s, srv.stats()
+    summary, stats = asyncio.run(go())
+    assert stats["batches_created"] == 3 and stats["batch_lines_answered"] == 60
+    assert [len(f.read_text().splitlines()) for f in sorted((tmp_path / "r" / "batch").glob("input-*"))] == [25, 25, 10]
+    assert summary["n_samples"] == 60 and summary["runner"]["batch"]["status"] == ["completed"] * 3
+    assert len(keys_once(tmp_path / "r")) == 60
