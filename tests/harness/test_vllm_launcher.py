@@ -402,3 +402,20 @@ def test_cli_qwen_serves_with_every_flag_and_runs_record_the_server(tmp_path: Pa
             proc.kill()
             proc.wait()
     assert not list((tmp_path / "home" / "servers").glob("*.json"))    # the record goes with the server
+
+
+def test_server_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record is found for its host:port however the endpoint is spelled, and ignored once its process
+    is gone (a later server may reuse the port)."""
+    from harness.serve.servers import forget_server, record_server, served_by, server_record
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    record_server("http://127.0.0.1:8123", {"engine": "vllm", "version": "0.33.0", "command": ["vllm", "serve", "m"]})
+    rec = served_by(["http://localhost:8123/v1"])
+    assert rec is not None and rec["engine"] == "vllm" and rec["command"] == ["vllm", "serve", "m"] and "pid" not in rec
+    assert served_by(["http://127.0.0.1:8124/v1"]) is None
+    assert served_by(["http://127.0.0.1:8123/v1", "http://127.0.0.1:8124/v1"]) == [rec, None]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record_server("http://127.0.0.1:8125", {"engine": "sglang", "pid": int(dead.stdout)})
+    assert server_record("http://127.0.0.1:8125") is None
+    forget_server("http://127.0.0.1:8123")
+    assert served_by(["http://127.0.0.1:8123/v1"]) is None
