@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from protocols.catalog import Catalog
@@ -40,6 +41,16 @@ def safe_text(message: Message) -> str:
         return message_text(message)
     except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deeply nested value
         return ""
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    """`stop`: strings that end the answer, each re-appended to the text when the server cuts it
+    (`stop_closes`: they are closing tags); `max_tokens`: the default, None = the runner's."""
+
+    stop: tuple[str, ...] = ()
+    max_tokens: int | None = None
+    stop_closes: bool = False
 
 
 class Protocol(ABC):
@@ -83,6 +94,12 @@ class Protocol(ABC):
 
     def stop_sequences(self) -> list[str]:
         return []
+
+    def generation_limits(self, *, mode: str | None = None,
+                          tools: list[dict[str, Any]] | None = None) -> GenerationLimits:
+        """The stop strings and default `max_tokens` of a request for a case in `mode` (DESIGN.md "Runs":
+        a model stops after its first call). Native protocols: none (the server ends a tool call)."""
+        return GenerationLimits(tuple(self.stop_sequences()), getattr(self, "default_max_tokens", None))
 
     def describe(self) -> dict[str, Any]:
         """What run.json records about the protocol."""

@@ -36,8 +36,8 @@ def register(sub: Any) -> None:
                    help="base URL of an OpenAI-compatible API (…/v1); repeat to share the load")
     p.add_argument("--model", required=True, metavar="NAME", help="the model name sent in each request")
     p.add_argument("--protocol", metavar="P", help="use this protocol for every case instead of the suite's")
-    p.add_argument("--split", choices=("train", "test", "all"), default="all",
-                   help="which cases to run (default: all)")
+    p.add_argument("--split", choices=("train", "test", "all"), default="auto",
+                   help="which cases to run (default: test when the suite has train and test cases, else all)")
     p.add_argument("--shard", type=_shard, metavar="I/N",
                    help="run only shard I of N (a stable hash of the case id); join shards with `harness merge`")
     p.add_argument("--concurrency", type=_positive_int, default=64, metavar="N",
@@ -48,7 +48,8 @@ def register(sub: Any) -> None:
                    help="retries after 429/5xx/timeouts/dropped connections (default 6)")
     p.add_argument("--samples", type=_positive_int, default=1, metavar="K",
                    help="samples per case (one request with n=K where the endpoint allows it)")
-    p.add_argument("--temperature", type=_non_negative_float, metavar="T")
+    p.add_argument("--temperature", type=_non_negative_float, metavar="T",
+                   help="sampling temperature (default 0 = greedy; with --samples > 1 the server's default)")
     p.add_argument("--top-p", type=_non_negative_float, dest="top_p", metavar="P")
     p.add_argument("--seed", type=int, metavar="N", help="request seed (sample i of a fallback gets N+i)")
     p.add_argument("--max-tokens", type=_positive_int, dest="max_tokens", metavar="N",
@@ -65,6 +66,12 @@ def register(sub: Any) -> None:
                    help="continue the run in --out: ask only the (case, sample) pairs without a verdict")
     p.add_argument("--no-cache", action="store_true", dest="no_cache",
                    help="neither read nor write the response cache")
+    p.add_argument("--no-stop", action="store_true", dest="no_stop",
+                   help="send no stop sequences (default: the closing tags of an XML protocol's tools)")
+    p.add_argument("--no-preflight", action="store_true", dest="no_preflight",
+                   help="skip the GET /models check of each endpoint (and the served-weights identity)")
+    p.add_argument("--model-revision", metavar="REV", dest="model_revision",
+                   help="identity of the served weights (hosted models): part of the response cache key")
     p.add_argument("--fail-under", type=pass_rate_threshold, metavar="X",
                    help="exit 1 when the pass rate is below X (0.8 or 80)")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per case and sample)")
@@ -114,7 +121,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         system_prompt_file=args.system_prompt_file, out=args.out, resume=args.resume,
         cache=not args.no_cache, price=price, api_key_env=args.api_key_env,
         progress=not args.quiet, dry_run=args.dry_run, register=not args.no_register,
-        batch=args.batch, batch_poll=args.batch_poll, prompt_cache_key=args.prompt_cache_key,
+        stop=not args.no_stop, preflight=not args.no_preflight, model_revision=args.model_revision, batch=args.batch,
+        batch_poll=args.batch_poll, prompt_cache_key=args.prompt_cache_key,
         stream=args.stream)
 
 

@@ -23,6 +23,7 @@ DEFAULT_CONCURRENCY = 64
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 6
 SPLITS = ("train", "test", "all")
+AUTO_SPLIT = "auto"
 
 
 @dataclass
@@ -33,7 +34,8 @@ class EvalConfig:
     endpoints: list[str]
     model: str
     protocol: str | None = None
-    split: str | None = None                 # train | test | all (None = all)
+    split: str | None = None                 # train | test | all | auto (None = all; auto, the CLI's default:
+                                             # test when the suite has a train split too, else all)
     shard: tuple[int, int] | None = None     # (I, N): keep the cases whose stable id hash % N == I
     concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = DEFAULT_TIMEOUT
@@ -55,6 +57,9 @@ class EvalConfig:
     dry_run: bool = False
     register: bool = True
     extra_body: Mapping[str, Any] | None = None   # merged into every request body (API users)
+    stop: bool = True                        # the protocol's stop sequences (--no-stop: none)
+    preflight: bool = True                   # GET /models of each endpoint before any case is sent
+    model_revision: str | None = None        # identity of hosted weights, for the response cache
     batch: bool = False                      # send through the endpoint's Batch API (harness.eval.batch)
     batch_poll: float = 30.0                 # seconds between two looks at a batch's status
     prompt_cache_key: bool | None = None     # send OpenAI's prompt_cache_key (None: api.openai.com, Azure)
@@ -89,10 +94,19 @@ def shard_of(case_id: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(case_id.encode("utf-8")).digest()[:8], "big") % n
 
 
-def select_cases(suite: Any, split: str | None, shard: tuple[int, int] | None) -> list[Any]:
-    if split not in (None, *SPLITS):
+def resolve_split(suite: Any, split: str | None) -> str:
+    """The split a run uses: the one asked for (None: all); `auto` (`harness eval`'s default): `test`
+    when the suite has a train split too (train cases feed the trainer; test cases judge), else `all`."""
+    if split not in (None, AUTO_SPLIT, *SPLITS):
         raise UserError(f"--split {split!r}: use one of {', '.join(SPLITS)}")
-    cases = suite.split(None if split in (None, "all") else split)
+    if split != AUTO_SPLIT:
+        return split or "all"
+    return "test" if any(c.split == "train" for c in suite.cases) else "all"
+
+
+def select_cases(suite: Any, split: str | None, shard: tuple[int, int] | None) -> list[Any]:
+    split = resolve_split(suite, split)
+    cases = suite.split(None if split == "all" else split)
     if shard is not None:
         i, n = shard
         cases = [c for c in cases if shard_of(c.id, n) == i]
@@ -115,9 +129,20 @@ def system_prompt_record(style: str, path: str | None) -> dict[str, Any]:
     return {"style": style}
 
 
+def effective_temperature(cfg: EvalConfig) -> float | None:
+    """Greedy (0) unless a temperature is given or several samples are asked for (which then get the
+    server's default: k greedy samples would be k copies of one answer)."""
+    if cfg.temperature is not None:
+        return cfg.temperature
+    return 0.0 if cfg.samples == 1 else None
+
+
 def sampling_record(cfg: EvalConfig) -> dict[str, Any]:
-    return {"samples": cfg.samples, "temperature": cfg.temperature, "top_p": cfg.top_p,
-            "max_tokens": cfg.max_tokens, "seed": cfg.seed}
+    t = effective_temperature(cfg)
+    decoding = "greedy" if t == 0 else ("sampled" if t is not None else "sampled (the server's default temperature)")
+    return {"samples": cfg.samples, "temperature": t, "top_p": cfg.top_p,
+            "max_tokens": cfg.max_tokens, "seed": cfg.seed, "decoding": decoding,
+            "temperature_given": cfg.temperature is not None}
 
 
 def default_out(suite_name: str, model: str, t: float | None = None) -> Path:
@@ -165,6 +190,7 @@ def check_config(cfg: EvalConfig) -> None:
         raise UserError(f"--batch-poll {cfg.batch_poll}: must be more than 0 seconds")
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_TOKENS", "DEFAULT_TIMEOUT", "SPLITS",
-           "EvalConfig", "Outcome", "check_config", "check_key_env_name", "default_out", "key_json",
-           "parse_shard", "sampling_record", "select_cases", "shard_of", "system_prompt_record"]
+__all__ = ["AUTO_SPLIT", "DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_TOKENS", "DEFAULT_TIMEOUT", "SPLITS",
+           "EvalConfig", "Outcome", "check_config", "check_key_env_name", "default_out", "effective_temperature",
+           "key_json", "parse_shard", "resolve_split", "sampling_record", "select_cases", "shard_of",
+           "system_prompt_record"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import UserError
-from harness.eval.config import EvalConfig, check_config, select_cases, system_prompt_record
+from harness.eval.config import EvalConfig, check_config, resolve_split, select_cases, system_prompt_record
 from harness.eval.plan import CaseCtx, Planner, Request, sample_runs
 from harness.eval.replies import (cached_payload, cached_tokens, loads, n_rejected, ordered_choices, split_usage,
                                   token_count, usage_of)
@@ -91,6 +91,9 @@ class Runner:
         self._protocols: Any = None
         self.kept: dict[tuple[str, int], dict[str, Any]] = {}   # what results.jsonl holds, by (id, sample)
         self._endpoint_id = " ".join(str(e).rstrip("/") for e in cfg.endpoints)
+        self.cache_model = cfg.model    # run.py adds the served weights' identity (harness.eval.endpoint)
+        self.stop_policy: Any = None    # harness.eval.stops.StopPolicy from the pre-flight; restore: its closer
+        self.restore: Any = None
 
     # -- setup --------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -106,7 +109,8 @@ class Runner:
         self._protocols = ProtocolCache(cfg.protocol)
         self._protocols.load_override()   # bad name: error now
         self.sp_record = system_prompt_record(cfg.system_prompt, cfg.system_prompt_file)
-        self.cases = select_cases(self.suite, cfg.split, cfg.shard)
+        self.split = resolve_split(self.suite, cfg.split)    # auto: test when the suite has a train split
+        self.cases = select_cases(self.suite, self.split, cfg.shard)
         if not self.cases:
             what = f"split {cfg.split!r}" if cfg.split not in (None, "all") else "the suite"
             raise UserError(f"suite {self.suite.name!r}: no case selected ({what}"
@@ -121,6 +125,7 @@ class Runner:
         planner = self._planner = Planner(cfg, self._protocols,
                                           self.sp_record.get("text") if self.sp_record.get("style") == "file"
                                           else None)
+        planner.stop_policy = self.stop_policy
         k = cfg.samples
         items = []
         for i, ctx in enumerate(self.ctxs):
@@ -168,7 +173,7 @@ class Runner:
         """Answer what the cache holds; return the requests still to send."""
         if self.cache is None or not requests:
             return requests
-        model = self.cfg.model
+        model = self.cache_model
         ep = self._endpoint_id
         for r in requests:
             r.cache_key = self.cache.key(ep, model, r.ident)
@@ -196,7 +201,7 @@ class Runner:
         if self.cache is None:
             return
         if req.cache_key is None:
-            req.cache_key = self.cache.key(self._endpoint_id, self.cfg.model, req.ident)
+            req.cache_key = self.cache.key(self._endpoint_id, self.cache_model, req.ident)
         try:
             entry = {"response": resp, "latency_ms": latency_ms}
             if timing is not None:
@@ -248,6 +253,8 @@ class Runner:
                 msg = ch.get("message") if isinstance(ch, dict) else None
                 if not isinstance(msg, dict):
                     msg = {"role": "assistant", "content": msg if isinstance(msg, str) else None}
+                if self.restore is not None:   # the closing tag a stop string cut off (harness.eval.stops)
+                    msg = self.restore(ctx, msg, ch)
                 u = parts[i] if parts is not None else None
                 i += 1
                 try:

@@ -5,8 +5,9 @@ messages = [system prompt] + case.messages, where the system prompt is the proto
 rendering for the case's mode (`system_prompt` "full" | "compact") or the exact text of
 `system_prompt_file`; a case that carries its own system message keeps it and gets none added.
 `tools` = protocol.request_tools(...) (with tool_choice "auto" and parallel_tool_calls false for
-one-call-per-turn catalogs), `stop` = protocol.stop_sequences(), `max_tokens` (default
-DEFAULT_MAX_TOKENS), temperature / top_p / seed when given, `n` for several samples, and `stream: true`
+one-call-per-turn catalogs), `stop` = the protocol's generation_limits for the case's mode as the endpoint
+takes them (harness.eval.stops), `max_tokens` (default: the protocol's, else DEFAULT_MAX_TOKENS),
+`temperature` 0 unless one is given or several samples are asked for, top_p / seed when given, `n` for several samples, and `stream: true`
 with `stream_options: {include_usage: true}` under --stream. Each body is
 serialised once (canonical JSON: sorted keys, compact, UTF-8 — what harness.model.cache keys on) from cached
 fragments (the system message and the tools are serialised once per protocol/mode/tools) and hashed once
@@ -35,7 +36,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from harness.eval.config import DEFAULT_MAX_TOKENS, EvalConfig
+from harness.eval.config import DEFAULT_MAX_TOKENS, EvalConfig, effective_temperature
+from harness.eval.stops import StopPolicy, stops_for
 
 HASH_CHARS = 32
 
@@ -132,6 +134,7 @@ class Planner:
         self.new: list[Request] = []   # requests made since the last take_new()
         self.cache_key_on = prompt_cache_key_on(cfg)
         self._cache_keys: dict[tuple[bytes | None, bytes | None], bytes] = {}
+        self.stop_policy: StopPolicy | None = None   # the endpoint's (run.py's pre-flight); None: unknown
         model = canon(cfg.model)
         self._model = model
 
@@ -165,9 +168,10 @@ class Planner:
             self._tools[key] = hit
         return hit
 
-    def tail(self, proto: Any, has_tools: bool) -> dict[str, bytes]:
+    def tail(self, proto: Any, has_tools: bool, mode: str | None = None,
+             tools: Any = None) -> dict[str, bytes]:
         """The fields after messages/tools: tool_choice, parallel_tool_calls, stop, max_tokens, sampling."""
-        key = (id(proto), has_tools)
+        key = (id(proto), has_tools, mode, id(tools) if tools is not None and proto.wire != "xml" else None)
         hit = self._tail.get(key)
         if hit is None:
             cfg = self.cfg
@@ -177,13 +181,17 @@ class Planner:
                 cat = getattr(proto, "catalog", None)
                 if cat is not None and getattr(cat, "one_call_per_turn", False):
                     t["parallel_tool_calls"] = False
-            stop = proto.stop_sequences()
+            limits = proto.generation_limits(mode=mode, tools=tools)
+            stop = stops_for(limits.stop, self.stop_policy or StopPolicy(enabled=cfg.stop))
             if stop:
-                t["stop"] = list(stop)
+                t["stop"] = stop
+                if self.stop_policy is not None and self.stop_policy.include_in_output:
+                    t["include_stop_str_in_output"] = True     # vLLM: keep the closing tag in the text
             t["max_tokens"] = cfg.max_tokens if cfg.max_tokens is not None else (
-                getattr(proto, "default_max_tokens", None) or DEFAULT_MAX_TOKENS)
-            if cfg.temperature is not None:
-                t["temperature"] = cfg.temperature
+                limits.max_tokens or DEFAULT_MAX_TOKENS)
+            temperature = effective_temperature(cfg)
+            if temperature is not None:
+                t["temperature"] = temperature
             if cfg.top_p is not None:
                 t["top_p"] = cfg.top_p
             if cfg.stream:     # the usage comes in the stream's last chunk only when asked for
@@ -246,7 +254,7 @@ class Planner:
         fields = {"model": self._model, "messages": messages}
         if tools_frag is not None:
             fields["tools"] = tools_frag
-        fields.update(self.tail(proto, tools_frag is not None))
+        fields.update(self.tail(proto, tools_frag is not None, ctx.mode, ctx.tools))
         chars = len(messages) + (len(tools_frag) if tools_frag is not None else 0)
         if self.cache_key_on:
             fields["prompt_cache_key"] = self.prompt_cache_key(sys_frag, tools_frag)

@@ -69,8 +69,13 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
     runner.load()
     st = runner.stats
     phases = {"load_s": time.perf_counter() - t_start}
+    if cfg.progress and cfg.split == "auto" and runner.split == "test":
+        print("harness: split test (the default for a suite with train and test cases; --split all runs "
+              "every case)", file=sys.stderr)
+    from harness.eval.endpoint import check_endpoints
 
     if cfg.dry_run:
+        runner.endpoint_check = await check_endpoints(runner)   # the cache keys on the served weights
         done: set[tuple[str, int]] = set()
         if cfg.resume and cfg.out and (Path(cfg.out) / "run.json").is_file():
             done = RunDir(cfg.out).done_keys()
@@ -96,8 +101,13 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
     manifest = run_manifest(runner, started)
     done = set()
     if cfg.resume:
+        check_resume(rd.path, rd.manifest(), manifest)
+    # the run's own settings are checked first; then, before any case is sent, the endpoints
+    runner.endpoint_check = await check_endpoints(runner)
+    phases["preflight_s"] = runner.endpoint_check["preflight_s"]
+    manifest["endpoint_check"] = runner.endpoint_check
+    if cfg.resume:
         old = rd.manifest()
-        check_resume(rd.path, old, manifest)
         previous = rd.results()
         runner.kept = {(str(r["id"]), int(r["sample"])): r for r in previous}
         done = {k for k, r in runner.kept.items() if r.get("status") == "ok"}
@@ -106,6 +116,7 @@ async def _run_eval(cfg: EvalConfig) -> Outcome:
         manifest = dict(old)
         manifest["resumed"] = list(old.get("resumed") or []) + [manifest_time(started)]
         manifest["endpoint"] = run_manifest(runner, started)["endpoint"]
+        manifest["endpoint_check"] = runner.endpoint_check
         manifest["ended_at"] = None
     rd.write_manifest(manifest)
 
@@ -201,7 +212,7 @@ def run_manifest(runner: Runner, started: float) -> dict[str, Any]:
         suite=runner.suite, endpoint=eps[0] if len(eps) == 1 else eps, model=cfg.model,
         protocol=described_protocol(runner), system_prompt=runner.sp_record,
         sampling=sampling_record(cfg), seed=cfg.seed, started_at=started,
-        source="eval", split=cfg.split or "all",
+        source="eval", split=runner.split, split_default=cfg.split == "auto",
         shard=f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else None,
         n_cases_selected=len(runner.cases),
         client={"concurrency": cfg.concurrency, "timeout": cfg.timeout, "max_retries": cfg.max_retries,

@@ -94,10 +94,13 @@ class ScriptedServer:
                  api_key: str | None = None, suite: str | None = None, answer: str = "reference",
                  script: str | os.PathLike[str] | None = None, batch_time_scale: float = 0.01,
                  batch_expire_after: int | None = None, batch_fail_lines: float = 0.0,
-                 token_delay: float = 0.0, mimic: str | None = None) -> None:
+                 token_delay: float = 0.0, model_root: str | None = None,
+                 owned_by: str = "scripted", mimic: str | None = None) -> None:
         self.host = host
         self.port = port
         self.models = list(models or [MODEL_DEFAULT])
+        self.model_root = model_root    # /v1/models' `root` (vLLM: the weights behind the name)
+        self.owned_by = owned_by        # /v1/models' `owned_by` (e.g. vllm, to be taken for one)
         self.mimic = mimic_for(mimic)   # llama.cpp / ollama shapes (harness/testing/mimic.py)
         self.seed = seed
         self._rng = random.Random(seed)
@@ -233,7 +236,8 @@ class ScriptedServer:
             return web.json_response({"object": "list", "data": [self.mimic.model_card(m, created)
                                                                  for m in self.models]})
         return web.json_response({"object": "list", "data": [
-            {"id": m, "object": "model", "created": created, "owned_by": "scripted"} for m in self.models]})
+            {"id": m, "object": "model", "created": created, "owned_by": self.owned_by,
+             **({"root": self.model_root} if self.model_root else {})} for m in self.models]})
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None,
                content_type: str = JSON_CT) -> web.Response:
@@ -407,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream: true answers: seconds between streamed pieces (--latency is the first token's)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--models", default=MODEL_DEFAULT, help="comma-separated model names for /v1/models")
+    p.add_argument("--model-root", dest="model_root", default=None,
+                   help="the `root` of each model in /v1/models (as vLLM reports the served weights)")
+    p.add_argument("--owned-by", dest="owned_by", default="scripted", help="the `owned_by` of /v1/models")
     p.add_argument("--strict-models", action="store_true", help="404 for a model not in --models")
     p.add_argument("--api-key", default=None, help="require this bearer key (401 otherwise)")
     p.add_argument("--echo-key", action="store_true",

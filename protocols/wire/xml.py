@@ -12,7 +12,7 @@ from typing import Any
 from protocols import lints
 from protocols import prompts as render
 from protocols import violations as V
-from protocols.base import Message, Protocol, safe_text
+from protocols.base import GenerationLimits, Message, Protocol, safe_text
 from protocols.catalog import Catalog
 from protocols.rules import mode_violations
 from protocols.text import shorten
@@ -35,6 +35,7 @@ class XmlProtocol(Protocol):
         self._tool_names = tuple(catalog.tools)
         self._param_names = catalog.param_names or tuple(
             dict.fromkeys(p for t in catalog.tools.values() for p in t.param_names))
+        self._limits: dict[str | None, GenerationLimits] = {}
 
     # -- parsing ------------------------------------------------------------------------------
     def blocks(self, text: str) -> tuple[str, list[Block]]:
@@ -137,6 +138,18 @@ class XmlProtocol(Protocol):
     def render_system(self, *, mode: str | None = None, style: str = "full",
                       tools: list[dict[str, Any]] | None = None) -> str:
         return render.render_xml_system(self.catalog, mode, style)
+
+    def generation_limits(self, *, mode: str | None = None,
+                          tools: list[dict[str, Any]] | None = None) -> GenerationLimits:
+        """The closing tags of the tools offered in `mode` (catalog order): the answer ends after its
+        first call. A tool whose name is also a parameter name is left out (its closing tag can occur
+        inside another call)."""
+        hit = self._limits.get(mode)
+        if hit is None:
+            params = set(self._param_names)
+            stop = tuple(f"</{t}>" for t in self.catalog.tool_names_for_mode(mode) if t not in params)
+            hit = self._limits[mode] = GenerationLimits(stop, None, stop_closes=True)
+        return hit
 
     def format_call(self, calls: list[ToolCall], *, text: str = "") -> dict[str, Any]:
         parts = [text.strip()] if text.strip() else []

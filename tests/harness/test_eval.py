@@ -67,7 +67,7 @@ def harness(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess
 
 def eval_args(suite: Path | str, url: str, out: Path, *extra: str) -> list[str]:
     return ["eval", "--suite", str(suite), "--endpoint", url, "--model", "scripted", "--out", str(out),
-            "--system-prompt", "compact", "--quiet", *extra]
+            "--system-prompt", "compact", "--quiet", "--split", "all", *extra]   # all: the tests count every case
 
 
 def server_stats(url: str) -> dict:
@@ -199,7 +199,7 @@ def test_samples_n_and_fallback(tmp_path: Path, suite: Path) -> None:
         assert r.returncode == 0, r.stderr
         st = server_stats(url)
         assert st["by_status"].get("400", 0) == 1       # one probe learnt that n is refused
-        assert st["by_status"]["200"] == 150            # then 5 requests per distinct case
+        assert st["by_status"]["200"] == 151            # then 5 requests per distinct case (+ GET /models)
         lines = raw_lines(out)
         assert sorted((x["id"], x["sample"]) for x in lines) == want
         assert all(x["status"] == "ok" for x in lines)
@@ -283,7 +283,7 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
 
 def test_shards_merge_equal_unsharded_and_compare(tmp_path: Path) -> None:
     env = make_env(tmp_path)
-    with spawn_server("--suite", "roo-starter", "--answer", "mix:0.7") as url:
+    with spawn_server("--suite", "roo-starter", "--answer", "mix:0.7", "--models", "scripted,other") as url:
         full = tmp_path / "full"
         assert harness(env, *eval_args("roo-starter", url, full, "--split", "test", "--no-cache")).returncode == 0
         shards = []
@@ -383,7 +383,7 @@ def test_api_key_never_written(tmp_path: Path, suite: Path) -> None:
         r = harness(env, *eval_args(suite, url, out, "--junit", str(tmp_path / "j.xml")))
         assert r.returncode == 0, r.stderr
         # the server requires the key (401 otherwise): every answer is ok, so it saw it
-        assert server_stats(url)["by_status"] == {"200": 30}
+        assert server_stats(url)["by_status"] == {"200": 31}    # 30 chat requests + the pre-flight's /models
         assert all(x["status"] == "ok" for x in raw_lines(out))
         assert SECRET not in r.stdout and SECRET not in r.stderr
         files = [p for d in (out, tmp_path / "cache", tmp_path / "home") for p in d.rglob("*") if p.is_file()]
