@@ -2,13 +2,17 @@
 
 Expected arguments and tool parameters are JSON Schemas; jsonschema's meta-check (`check_schema`) costs
 about 2 ms a schema, so the common simple shapes (`const`, `type`, `enum`, `pattern`, ...) are checked
-here without it, and identical schemas (equal canonical JSON) are meta-checked once per process.
+here without it, every other schema first by protocols.schema.meta's structural check of the 2020-12
+meta-schema (conservative: what it accepts, check_schema accepts; the rest goes to jsonschema, which
+words the message), and identical schemas (equal canonical JSON) are meta-checked once per process.
 """
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
+
+from protocols.schema.meta import surely_valid
 
 _JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 SIMPLE_KEYS = frozenset({"const", "type", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
@@ -31,7 +35,8 @@ def schema_check(schema: Any) -> tuple[str | None, str | None]:
         return f"a JSON Schema must be an object, not {type(schema).__name__}", None
     if schema.keys() <= SIMPLE_KEYS:
         t = schema.get("type")
-        if t is not None and not (t in _JSON_TYPES or (isinstance(t, list) and t and all(x in _JSON_TYPES for x in t))):
+        if t is not None and not (t in _JSON_TYPES or (isinstance(t, list) and t and all(x in _JSON_TYPES for x in t)
+                                                 and len(set(t)) == len(t))):
             return f"type {t!r} is not a JSON Schema type ({', '.join(_JSON_TYPES)})", None
         if "enum" in schema and not isinstance(schema["enum"], list):
             return "enum must be a list of values", None
@@ -59,6 +64,9 @@ def schema_check(schema: Any) -> tuple[str | None, str | None]:
         return "the schema is not plain JSON data", None
     if key in _SCHEMA_CACHE:
         return _SCHEMA_CACHE[key], key
+    if surely_valid(schema):    # the structural 2020-12 check: no jsonschema for a schema it accepts
+        _SCHEMA_CACHE[key] = None
+        return None, key
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
