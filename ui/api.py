@@ -22,7 +22,8 @@ def register_api(jobs: Jobs) -> None:
                     pick: str = "latest", sort: str = "pass rate") -> list[dict[str, Any]]:
         """The leaderboard table: one row per (model, suite) — its latest run, or its best with
         pick="best" — with pass_rate and its Wilson 95% CI (ci_lo, ci_hi) as fractions, pass_hat_k,
-        tokens_per_case, latency_p50_ms/p95_ms, cost, protocol, created_at and run_dir."""
+        tokens_per_case, latency_p50_ms/p95_ms, ttft_p50_ms (streamed runs), cost, protocol, created_at and
+        run_dir."""
         return leaderboard_rows(suite, protocol, tag, search, pick, sort)
 
     gr.api(leaderboard, api_name="leaderboard")

@@ -22,6 +22,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("tok/case", "tokens_per_case_int", "number"),
     ("p50 ms", "latency_p50_ms", "number"),
     ("p95 ms", "latency_p95_ms", "number"),
+    ("TTFT ms", "ttft_p50_ms", "number"),      # streamed runs (harness eval --stream)
     ("cost $", "cost", "number"),
     ("$/pass", "cost_per_pass", "number"),
     ("samples", "n_samples", "number"),
@@ -35,6 +36,7 @@ TABLE_DATATYPES = [c[2] for c in TABLE_COLUMNS]
 SORT_KEYS: dict[str, str] = {
     "pass rate": "pass_rate", "model": "model", "suite": "suite", "pass^k": "pass_hat_k",
     "tokens/case": "tokens_per_case", "latency p50": "latency_p50_ms", "latency p95": "latency_p95_ms",
+    "time to first token": "ttft_p50_ms",
     "cost": "cost", "cost per pass": "cost_per_pass", "date": "created_at", "protocol": "protocol", "samples": "n_samples",
 }
 
@@ -54,6 +56,7 @@ def api_row(r: Mapping[str, Any], n_runs: int = 1) -> dict[str, Any]:
         "tokens_per_case": r.get("tokens_per_case"),
         "latency_p50_ms": r.get("latency_p50"),
         "latency_p95_ms": r.get("latency_p95"),
+        "ttft_p50_ms": r.get("ttft_p50"),
         "cost": r.get("cost"),
         "cost_per_pass": r.get("cost_per_pass"),
         "n_cases": r.get("n_cases"),
@@ -121,8 +124,8 @@ def leaderboard(rows: Iterable[Mapping[str, Any]], *, pick: str = "latest", sear
                                      for f in ("model", "suite", "protocol", "system_prompt", "run_dir"))]
     key = SORT_KEYS.get(sort, sort if out and sort in out[0] else "pass_rate")
     if descending is None:
-        descending = key not in ("model", "suite", "protocol", "latency_p50_ms", "latency_p95_ms", "cost",
-                                 "cost_per_pass", "tokens_per_case")
+        descending = key not in ("model", "suite", "protocol", "latency_p50_ms", "latency_p95_ms", "ttft_p50_ms",
+                                 "cost", "cost_per_pass", "tokens_per_case")
     present = [r for r in out if _sort_value(r.get(key))[0] == 0]
     absent = [r for r in out if _sort_value(r.get(key))[0] == 1]
     present.sort(key=lambda r: (_sort_value(r.get(key))[1], ), reverse=descending)
@@ -142,6 +145,7 @@ def table_rows(api_rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
             "tokens_per_case_int": rnd(r.get("tokens_per_case")),
             "latency_p50_ms": rnd(r.get("latency_p50_ms")),
             "latency_p95_ms": rnd(r.get("latency_p95_ms")),
+            "ttft_p50_ms": rnd(r.get("ttft_p50_ms")),
             "cost": (rnd(r.get("cost"), 2) if is_num(r.get("cost")) and r["cost"] >= 1 else rnd(r.get("cost"), 4)),
             "cost_per_pass": rnd(r.get("cost_per_pass"), 6),
             "date": short_date(r.get("created_at")),
