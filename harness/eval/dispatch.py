@@ -102,7 +102,8 @@ class Runner:
         cfg = self.cfg
         if isinstance(cfg.suite, (str, os.PathLike)):
             from harness.suite import load_suite
-            self.suite = load_suite(cfg.suite)
+            # references are training targets, not sent: `harness suites validate` and training replay them
+            self.suite = load_suite(cfg.suite, check_references=False)
         else:
             self.suite = cfg.suite
         self._score = score

@@ -58,15 +58,14 @@ def schema_check(schema: Any) -> tuple[str | None, str | None]:
             except re.error as e:
                 return f"pattern {p[:60]!r} is not a valid regular expression: {e}", None
         return None, None
+    if surely_valid(schema):    # the structural 2020-12 check: no jsonschema (nor a memo) for what it accepts
+        return None, None
     try:
         key = canonical_json(schema)
     except (TypeError, ValueError):
         return "the schema is not plain JSON data", None
     if key in _SCHEMA_CACHE:
         return _SCHEMA_CACHE[key], key
-    if surely_valid(schema):    # the structural 2020-12 check: no jsonschema for a schema it accepts
-        _SCHEMA_CACHE[key] = None
-        return None, key
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for

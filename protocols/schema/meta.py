@@ -55,11 +55,25 @@ def _boolean(v: Any, d: int) -> bool:
 
 
 def _array(v: Any, d: int) -> bool:
-    return isinstance(v, list)
+    return isinstance(v, list) and _plain(v)
+
+
+def _plain(v: Any, d: int = 0) -> bool:
+    """Plain JSON data (what a JSON or YAML suite holds once parsed), so canonical JSON can be made of it."""
+    t = type(v)
+    if t is str or t is int or t is float or t is bool or v is None:
+        return True
+    if d >= MAX_DEPTH:
+        return False
+    if t is list:
+        return all(_plain(x, d + 1) for x in v)
+    if t is dict:
+        return all(type(k) is str and _plain(x, d + 1) for k, x in v.items())
+    return False
 
 
 def _anything(v: Any, d: int) -> bool:
-    return True
+    return _plain(v)
 
 
 def _unique_strings(v: Any, d: int) -> bool:
@@ -133,16 +147,17 @@ def _check(schema: dict[str, Any], d: int) -> bool:
     for k, v in schema.items():
         f = CHECKS.get(k)
         if f is None:
-            if not isinstance(k, str) or k in DEFERRED:
+            if not isinstance(k, str) or k in DEFERRED or not _plain(v):
                 return False
-            continue            # an unknown keyword: the meta-schema allows any value
+            continue            # an unknown keyword: the meta-schema allows any (JSON) value
         if not f(v, d):
             return False
     return True
 
 
 def surely_valid(schema: Any) -> bool:
-    """True only when `schema` is a JSON Schema 2020-12 that jsonschema's check_schema accepts."""
+    """True only when `schema` is plain JSON data and a JSON Schema 2020-12 that jsonschema's
+    check_schema accepts."""
     return isinstance(schema, dict) and _check(schema, 0)
 
 

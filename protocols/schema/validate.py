@@ -116,6 +116,7 @@ def _compile(schema: Any, strict: bool, plain_text: str | None = None) -> Compil
     import jsonschema
     from jsonschema import validators
 
+    from protocols.schema.meta import surely_valid
     if not isinstance(schema, dict):
         return Compiled(error=f"parameters must be a JSON Schema object, got {type(schema).__name__}")
     try:
@@ -135,6 +136,8 @@ def _compile(schema: Any, strict: bool, plain_text: str | None = None) -> Compil
                 except (TypeError, ValueError, RecursionError):
                     ckey = None
             verdict = _CHECKED.get(ckey) if ckey is not None else None
+            if verdict is None and cls is jsonschema.Draft202012Validator and surely_valid(norm):
+                verdict = ""        # protocols.schema.meta: what it accepts, check_schema accepts
             if verdict is None:
                 try:
                     cls.check_schema(norm)

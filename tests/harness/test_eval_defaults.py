@@ -303,3 +303,57 @@ def test_eval_against_a_closed_port_fails_fast_before_any_case(tmp_path):
     r = run_eval(env_for(tmp_path), suite, f"http://127.0.0.1:{free_port()}/v1", tmp_path / "run2",
                  "--no-preflight", "--max-retries", "0", "--timeout", "2")
     assert "cannot connect" not in r.stderr                   # skipped: the requests themselves fail
+
+
+# -- cold load of a BFCL-sized suite -------------------------------------------------------------
+
+COLD_LOAD = r"""
+import json, sys, time
+import jsonschema
+calls = []
+orig = jsonschema.Draft202012Validator.check_schema.__func__
+jsonschema.Draft202012Validator.check_schema = classmethod(lambda cls, s, *a, **k: (calls.append(1), orig(cls, s, *a, **k)))
+from harness.eval import EvalConfig
+from harness.eval.dispatch import Runner
+t = time.perf_counter()
+r = Runner(EvalConfig(suite=sys.argv[1], endpoints=["http://127.0.0.1:9/v1"], model="m"))
+r.load()
+print(json.dumps({"s": time.perf_counter() - t, "cases": len(r.cases), "check_schema": len(calls)}))
+"""
+
+
+def write_bfcl_like(path: Path, n: int = 2311) -> Path:
+    """n native cases shaped like BFCL's AST categories: each offers its own function, whose parameter
+    schema has strings, numbers, enums, arrays and a nested object."""
+    lines = [json.dumps({"suite": {"name": "bfcl-like", "protocol": "native"}})]
+    for i in range(n):
+        params = {"type": "object", "properties": {
+            f"name_{i}": {"type": "string", "description": f"the name ({i})"},
+            "count": {"type": "integer", "description": "how many", "default": 1},
+            "unit": {"type": "string", "enum": ["m", "km", f"u{i}"], "description": "unit"},
+            "values": {"type": "array", "items": {"type": "number"}, "description": "values"},
+            "opts": {"type": "object", "properties": {"deep": {"type": "boolean"}}, "required": ["deep"]}},
+            "required": [f"name_{i}"]}
+        fn = {"name": f"fn_{i}", "description": f"function {i}", "parameters": params}
+        lines.append(json.dumps({
+            "id": f"b{i:04d}", "messages": [{"role": "user", "content": f"call fn_{i} for x{i}"}],
+            "tools": [{"type": "function", "function": fn}],
+            "expect": {"calls": [{"name": f"fn_{i}", "arguments": {f"name_{i}": {"const": f"x{i}"}}}]},
+            "reference": {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c0", "type": "function",
+                 "function": {"name": f"fn_{i}", "arguments": json.dumps({f"name_{i}": f"x{i}"})}}]}}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cold_load_of_a_bfcl_sized_suite(tmp_path):
+    """No jsonschema meta-check for schemas the structural check accepts, so the first load of 2,311
+    cases with 2,311 distinct tool schemas is fast (docs/benchmarks.md has the real BFCL figure)."""
+    suite = write_bfcl_like(tmp_path / "bfcl.jsonl")
+    env = env_for(tmp_path)
+    out = subprocess.run([sys.executable, "-c", COLD_LOAD, str(suite)], env=env, capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["cases"] == 2311 and r["check_schema"] == 0, r
+    assert r["s"] < 3.0, r          # generous for a loaded 2-core machine; ~0.3 s unloaded
