@@ -145,6 +145,23 @@ DEFERRED = frozenset({"$id", "$schema", "$ref", "$anchor", "$dynamicRef", "$dyna
 
 def _check(schema: dict[str, Any], d: int) -> bool:
     for k, v in schema.items():
+        # the most common keywords inline (the same rules as CHECKS): a tool schema is mostly these
+        if k == "type" and type(v) is str:
+            if v not in TYPES:
+                return False
+            continue
+        if k == "description" or k == "title":
+            if type(v) is not str:
+                return False
+            continue
+        if k == "properties" and type(v) is dict:
+            for sub in v.values():
+                if type(sub) is dict:
+                    if d >= MAX_DEPTH or not _check(sub, d + 1):
+                        return False
+                elif type(sub) is not bool:
+                    return False
+            continue
         f = CHECKS.get(k)
         if f is None:
             if not isinstance(k, str) or k in DEFERRED or not _plain(v):
