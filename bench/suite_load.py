@@ -30,15 +30,23 @@ from harness.suite import load_suite
 if sys.argv[2] == "peer":
     schemas.surely_valid = lambda schema: False
 t = time.perf_counter()
-s = load_suite(sys.argv[1], check_references=sys.argv[3] == "1")
-print(json.dumps({"s": time.perf_counter() - t, "cases": len(s.cases)}))
+if sys.argv[3] == "runner":      # what harness eval does: Runner.load (suite, protocols, case contexts)
+    from harness.eval import EvalConfig
+    from harness.eval.dispatch import Runner
+    r = Runner(EvalConfig(suite=sys.argv[1], endpoints=["http://127.0.0.1:9/v1"], model="m"))
+    r.load()
+    n = len(r.cases)
+else:
+    n = len(load_suite(sys.argv[1], check_references=sys.argv[3] == "1").cases)
+print(json.dumps({"s": time.perf_counter() - t, "cases": n}))
 """
 
 
-def once(suite: str, arm: str, refs: bool) -> dict:
+def once(suite: str, arm: str, refs: bool | str) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, HARNESS_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
-        out = subprocess.run([sys.executable, "-c", PROBE, suite, arm, "1" if refs else "0"], env=env,
+        mode = refs if isinstance(refs, str) else ("1" if refs else "0")
+        out = subprocess.run([sys.executable, "-c", PROBE, suite, arm, mode], env=env,
                              capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -49,6 +57,7 @@ def main() -> None:
     ap.add_argument("--bfcl-data", help="BFCL's data folder: import its AST categories into a temporary suite")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-references", action="store_true", help="load without replaying the references")
+    ap.add_argument("--runner", action="store_true", help="time harness eval's Runner.load instead")
     args = ap.parse_args()
     suite = args.suite
     if suite is None:
@@ -57,7 +66,7 @@ def main() -> None:
         suite = str(Path(tempfile.mkdtemp()) / "bfcl.jsonl")
         subprocess.run([sys.executable, "-m", "harness.cli", "import", "bfcl", "--data", args.bfcl_data,
                         "--categories", BFCL_AST, "--out", suite], check=True, cwd=ROOT, capture_output=True)
-    refs = not args.no_references
+    refs: bool | str = "runner" if args.runner else not args.no_references
     times: dict[str, list[float]] = {"ours": [], "peer": []}
     cases = 0
     for _ in range(args.repeat):
@@ -66,7 +75,8 @@ def main() -> None:
             times[arm].append(r["s"])
             cases = r["cases"]
     ours, peer = statistics.median(times["ours"]), statistics.median(times["peer"])
-    print(f"suite {suite}: {cases} cases, references {'replayed' if refs else 'not replayed'}, "
+    what = "Runner.load" if refs == "runner" else f"references {'replayed' if refs else 'not replayed'}"
+    print(f"suite {suite}: {cases} cases, {what}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"cold load, structural meta-check (ours):  median {ours:.3f} s  {[round(x, 3) for x in times['ours']]}")
     print(f"cold load, jsonschema check_schema (peer): median {peer:.3f} s  {[round(x, 3) for x in times['peer']]}")
