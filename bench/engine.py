@@ -1,13 +1,14 @@
 """The local engine on a real model vs plain `transformers` generate (and llama.cpp's llama-server).
 
     python bench/engine.py --model DIR_OR_NAME [--threads 1] [--llama-server PATH --gguf FILE]
-                           [--cases 170] [--skip-generate] [--kv-cache-memory 1GiB]
+                           [--cases 170] [--skip-generate] [--kv-cache-memory 1GiB] [--quantize none,int8]
 
 Runs the same roo-starter test cases (greedy, `--system-prompt compact`, `--max-tokens 72`,
 concurrency 8, `--no-cache`) through the real `harness eval` CLI against each server, one after the
 other on the same cores:
 
-  engine     `harness serve --engine local --model DIR` (prefix cache, lean decode, dtype auto)
+  engine     `harness serve --engine local --model DIR` (prefix cache, lean decode, dtype auto), and
+             again with `--quantize int8` (row engine-int8; --quantize none,int8 picks the rows)
   generate   bench/generate_server.py: `model.generate` batched 8 with left padding, in the faster of
              float32/bfloat16 on this CPU (timed at start, like the engine's auto)
   llama      `llama-server -m GGUF --parallel 8` when --llama-server is given
@@ -43,15 +44,12 @@ PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse kee
 
 
 def resolve_model(name: str) -> Path:
-    p = Path(name).expanduser()
-    if p.is_dir():
-        return p.resolve()
-    try:
-        from harness.models import resolve  # type: ignore[attr-defined]  # the registry (harness models)
-    except ImportError:
-        raise SystemExit(f"--model {name}: no such directory (and no model registry to look the name up in)") \
-            from None
-    return Path(resolve(name))
+    from harness.models.registry import resolve_model
+
+    p = Path(resolve_model(name)).expanduser()
+    if not (p / "config.json").is_file():
+        raise SystemExit(f"--model {name}: not a model directory or a registered model (harness models list)")
+    return p.resolve()
 
 
 def start(cmd: list[str], what: str, *, line: str | None = "listening ", health: str | None = None,
@@ -138,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="a model directory or a registered name (harness models)")
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     ap.add_argument("--kv-cache-memory", default="1GiB")
+    ap.add_argument("--quantize", default="none,int8", type=lambda t: t.split(","),
+                    help="engine rows: none (the dtype auto picks), int8 (--quantize int8); default both")
     ap.add_argument("--cases", type=int, help="fewer cases (a shard of the 170), for a quick look")
     ap.add_argument("--skip-generate", action="store_true", help="leave out the generate baseline")
     ap.add_argument("--llama-server", metavar="PATH", help="llama.cpp's llama-server binary")
@@ -149,17 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict[str, Any]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-engine-"))
 
-    proc, url = start([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model", str(model),
-                       "--port", "0", "--threads", str(args.threads), "--kv-cache-memory", args.kv_cache_memory,
-                       "--served-model-name", "engine"], "the engine")
-    with proc:
-        stats = json.loads(urllib.request.urlopen(url.removesuffix("/v1") + "/stats").read())
-        print(f"engine: dtype {stats['dtype']}", flush=True)
-        rows["engine"] = run_eval(url, "engine", tmp / "engine", args.cases)
-        rows["engine"]["rss_mb"], rows["engine"]["peak_rss_mb"] = rss_mb(proc.proc.pid)  # type: ignore[union-attr]
-        rows["engine"]["decode_tok_s"] = decode_rate(url, "engine")
-        rows["engine"]["dtype"] = stats["dtype"]
-        print(f"engine done in {rows['engine']['wall_s']:.0f} s", flush=True)
+    for quant in args.quantize:
+        name = "engine" if quant == "none" else f"engine-{quant}"
+        extra = [] if quant == "none" else ["--quantize", quant]
+        proc, url = start([sys.executable, "-m", "harness.cli", "serve", "--engine", "local", "--model", str(model),
+                           "--port", "0", "--threads", str(args.threads), "--kv-cache-memory", args.kv_cache_memory,
+                           "--served-model-name", "engine", *extra], "the engine")
+        with proc:
+            stats = json.loads(urllib.request.urlopen(url.removesuffix("/v1") + "/stats").read())
+            rows[name] = run_eval(url, "engine", tmp / name, args.cases)
+            rows[name]["rss_mb"], rows[name]["peak_rss_mb"] = rss_mb(proc.proc.pid)  # type: ignore[union-attr]
+            rows[name]["decode_tok_s"] = decode_rate(url, "engine")
+            rows[name]["dtype"] = stats["dtype"] + ("" if quant == "none" else f"+{quant}")
+            print(f"{name} done in {rows[name]['wall_s']:.0f} s", flush=True)
     if not args.skip_generate:
         dtype = faster_dtype()
         proc, url = start([sys.executable, str(ROOT / "bench" / "generate_server.py"), "--model", str(model),
@@ -195,15 +197,16 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
         lines.append(f"| {name} | {r['dtype']} | {r['cases']} | {r['wall_s']:.0f} | {r['cases_per_min']:.1f} | "
                      f"{r['prompt_tok_s']:.0f} | {r['completion_tok_s']:.1f} | {r['cached_share']:.0%} | "
                      f"{r['pass_rate']:.1%} | {r['decode_tok_s']:.1f} |")
-    e = rows.get("engine")
     out = "\n".join(lines)
-    if e:
-        out += f"\nengine RSS after the run {e['rss_mb']:.0f} MB (peak {e['peak_rss_mb']:.0f} MB, 8 rows)"
+    for name, e in rows.items():
+        if not name.startswith("engine"):
+            continue
+        out += f"\n{name} RSS after the run {e['rss_mb']:.0f} MB (peak {e['peak_rss_mb']:.0f} MB, 8 rows)"
         for peer in ("generate", "llama"):
             if peer in rows:
                 p = rows[peer]
                 same = sum(e["verdicts"].get(k) == v for k, v in p["verdicts"].items())
-                out += (f"\nengine / {peer}: throughput {e['cases_per_min'] / p['cases_per_min']:.2f}x, "
+                out += (f"\n{name} / {peer}: throughput {e['cases_per_min'] / p['cases_per_min']:.2f}x, "
                         f"single-stream decode {e['decode_tok_s'] / p['decode_tok_s']:.2f}x, "
                         f"same verdicts {same}/{len(p['verdicts'])}")
     return out

@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     loc.add_argument("--kv-cache-memory", default="1GiB", metavar="SIZE",
                      help="KV memory for running rows and the prefix cache, e.g. 512MiB, 4GiB (default 1GiB); "
                           "the rows generated together follow it")
+    loc.add_argument("--quantize", choices=("int8",),
+                     help="int8: dynamic int8 Linear layers on CPU (about 4x fewer bytes per decode step; "
+                          "answers differ slightly from float32; no LoRA adapters)")
     loc.add_argument("--threads", type=_positive, metavar="N", help="torch CPU threads (default: cores - 1)")
     loc.add_argument("--max-batch-rows", type=_positive, default=64, metavar="N",
                      help="rows generated together (default 64)")
@@ -155,5 +158,5 @@ def run(args: argparse.Namespace) -> int:
                        max_batch_rows=args.max_batch_rows, max_n=min(args.max_n, args.max_batch_rows),
                        default_max_tokens=args.default_max_tokens, device=args.device, dtype=args.dtype,
                        threads=args.threads, batch_wait_ms=args.batch_wait_ms,
-                       kv_cache_memory=parse_size(args.kv_cache_memory))
+                       kv_cache_memory=parse_size(args.kv_cache_memory), quantize=args.quantize)
     return run_engine(cfg)

@@ -33,6 +33,7 @@ class EngineConfig:
     batch_wait_ms: float = 2.0            # when idle, wait this long for more requests to start together
     kv_cache_memory: int = 1 << 30        # bytes for the running rows' KV slots and the prefix store
     lean: bool = True                     # the lean forward on Llama-shaped models (False: transformers')
+    quantize: str | None = None           # "int8": dynamic int8 Linear layers (CPU; no LoRA adapters then)
 
 
 class APIError(Exception):

@@ -2,9 +2,7 @@
 the worker thread (worker.py) and adapters are applied by lora.py."""
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import logging
 import os
 import time
@@ -64,6 +62,10 @@ class LocalModel(BatchWorker, AdapterLayers):
             raise EngineError(f"{model_dir}: cannot load the model: {e}") from None
         self.device = torch.device(device)
         self.base = model.to(self.device).eval()
+        if cfg.quantize == "int8":
+            self.base = quantize_int8(torch, self.base, device)
+        elif cfg.quantize is not None:
+            raise EngineError(f"--quantize {cfg.quantize}: only int8 is supported")
         # transformers 5.24 renamed the forward's `past_key_values` to `cache` (the old name warns)
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -127,24 +129,28 @@ def cpu_dtype(torch: Any) -> Any:
 
 
 def weights_identity(model_dir: Path) -> str | None:
-    """The sha256 of the served weights: harness_model.json's (written by `harness models`) if present,
-    else computed once over the *.safetensors / *.bin files in name order (None when there are none)."""
-    meta = model_dir / "harness_model.json"
-    if meta.is_file():
-        try:
-            doc = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise EngineError(f"{meta}: not readable JSON ({e}); fix or delete it") from None
-        for key in ("weights_sha256", "weights", "sha256"):
-            if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
-                return doc[key]
-    files = sorted(p for p in model_dir.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    if not files:
+    """The served weights' identity for /v1/models: harness.models' (harness_model.json's hash, else the
+    sha256 of the safetensors); None for a directory without safetensors (logged: the runner's response
+    cache then keys on the model name and root alone)."""
+    from harness.models.errors import ModelError
+    from harness.models.registry import weights_identity as identity
+
+    try:
+        return identity(model_dir)
+    except ModelError as e:
+        if (model_dir / "harness_model.json").is_file():
+            raise EngineError(str(e)) from None
+        log.info("no weights hash in /v1/models: %s", e)
         return None
-    h = hashlib.sha256()
-    for p in files:
-        h.update(p.name.encode() + b"\0")
-        with p.open("rb") as f:
-            while chunk := f.read(1 << 22):
-                h.update(chunk)
-    return h.hexdigest()
+
+
+def quantize_int8(torch: Any, model: Any, device: str) -> Any:
+    """Every Linear (the LM head included) as a dynamic-int8 one: a quarter of float32's bytes per
+    decode step, which is what a memory-bound CPU decode pays for (bench/engine.py has the figures)."""
+    if device != "cpu":
+        raise EngineError("--quantize int8 runs on the CPU only (use --device cpu)")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # torch.ao's deprecation notice (torchao is its successor)
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
