@@ -78,6 +78,8 @@ def _get(url: str, headers: Mapping[str, str], timeout: float) -> tuple[int | No
             box.append((e.code, e.read(65536) if e.fp is not None else b"", None))
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
+            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+                reason = f"no answer within {PREFLIGHT_BUDGET_S:g} s"    # the same as the join's deadline
             box.append((None, b"", str(reason) or type(reason).__name__))
 
     t = threading.Thread(target=go, name="harness-preflight", daemon=True)
