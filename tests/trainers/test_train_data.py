@@ -143,7 +143,7 @@ def run_eval(tmp: Path, suite: Path, out: Path, extra: list[str]) -> list[dict]:
         env = {**SUBPROCESS_ENV, "HARNESS_HOME": str(tmp / "home"), "HARNESS_CACHE_DIR": str(tmp / "cache")}
         cmd = [sys.executable, "-m", "harness.cli", "eval", "--suite", str(suite), "--endpoint",
                f"http://127.0.0.1:{srv.server_address[1]}/v1", "--model", "m", "--out", str(out), "--quiet",
-               "--no-register", "--no-cache", "--samples", "2", *extra]
+               "--no-register", "--no-cache", "--samples", "2", "--split", "all", *extra]   # train + test cases
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
         assert p.returncode in (0, 1), p.stderr
     finally:
