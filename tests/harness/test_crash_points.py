@@ -233,7 +233,7 @@ def test_train_killed_before_and_after_checkpoints_resumes_to_the_same_adapter(t
 # -- loop -------------------------------------------------------------------------------------------
 
 VOLATILE = {"started", "seconds", "run_dir", "adapter", "path", "name", "tokens_per_s", "train_loss",
-            "resumed_from", "reused", "reason"}
+            "resumed_from", "reused", "reason", "model"}   # "model": the load stage's adapter name, unique per load
 
 
 def stable(rec: Any) -> Any:
@@ -255,7 +255,8 @@ def test_loop_killed_in_different_stages_resumes_to_the_same_rounds(served_base:
     base, url, root, env = served_base
     rng = random.Random(SEED)
     ref, out = root / "crash-ref", root / "crash-killed"
-    run(loop_cmd(base, url, small_suite, ref), env, timeout=600)
+    lr = ("--lr", "0.05", "--max-steps", "8")   # a candidate that changes answers: the gate passes, eval_test runs
+    run(loop_cmd(base, url, small_suite, ref, *lr), env, timeout=600)
 
     state = lambda: read_json(out / "loop.json") or {}                       # noqa: E731
     stages = lambda: ((state().get("rounds") or [{}])[0]).get("stages", {})  # noqa: E731
@@ -272,7 +273,7 @@ def test_loop_killed_in_different_stages_resumes_to_the_same_rounds(served_base:
     kills.append((f"held-out evaluation: {n_test} result lines",
                   lambda: "load" in stages() and count_lines(held_out) >= n_test))
 
-    cmd = loop_cmd(base, url, small_suite, out)
+    cmd = loop_cmd(base, url, small_suite, out, *lr)
     for i, (what, when) in enumerate(kills):
         run_and_kill(cmd + (["--resume"] if i else []), env, when, what, deadline_s=300)
     run(cmd + ["--resume"], env, timeout=600)
