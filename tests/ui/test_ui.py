@@ -299,7 +299,8 @@ def test_job_start_progress_stop_and_reattach(recorded: dict[str, Any], tmp_path
     # 0.5 s per answer at concurrency 1: 170 samples take ~85 s, plenty of time to watch and stop them
     with contextlib.ExitStack() as stack:
         stack.callback(kill_jobs, home)      # whatever happens, no job outlives the test
-        url = stack.enter_context(spawn_server("--suite", "roo-starter", "--answer", "mix:0.7", "--latency", "0.5"))
+        url = stack.enter_context(spawn_server("--suite", "roo-starter", "--answer", "mix:0.7", "--latency", "0.5",
+                                                            "--models", "stub-model-gamma,stub-model-delta"))
         ui = UI(env, home, port=port).wait()
         try:
             c = ui.client()
