@@ -1,4 +1,5 @@
-"""SQLite shared by several processes (the leaderboard, the response cache): wait out a brief lock."""
+"""SQLite shared by several processes (the leaderboard, the response cache): wait out a brief lock, read
+and create a versioned schema."""
 from __future__ import annotations
 
 import sqlite3
@@ -22,3 +23,30 @@ def retry_locked(fn: Callable[[], T], attempts: int = 50) -> T:
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stored_schema_version(con: sqlite3.Connection) -> str | None:
+    """The `schema_version` a database's meta table records; None for a database not created yet."""
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):
+            raise
+        return None
+    return None if row is None else row[0]
+
+
+def create_schema(con: sqlite3.Connection, statements: list[str], version: int) -> None:
+    """Create the meta table, run `statements` and record `version`, all in one immediate transaction,
+    so that two processes creating the same database at once do not interleave."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for sql in statements:
+            con.execute(sql)
+        con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),))
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise

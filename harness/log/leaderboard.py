@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.log.rundir import RunDir, redact_url
-from harness._util.sqlite import retry_locked
+from harness._util.sqlite import create_schema, retry_locked, stored_schema_version
 
 SCHEMA_VERSION = 1
 DB_NAME = "leaderboard.sqlite"
@@ -92,31 +92,17 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
 
 
 def _ensure_schema(con: sqlite3.Connection, path: Path) -> None:
-    row = None
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.OperationalError as e:
-        if "no such table" not in str(e):
-            raise
-    if row is not None:
-        have = int(row[0])
+    stored = stored_schema_version(con)
+    if stored is not None:
+        have = int(stored)
         if have > SCHEMA_VERSION:
             raise StoreError(f"{path}: leaderboard schema version {have} is newer than this harness "
                              f"supports ({SCHEMA_VERSION}); upgrade toolcall-harness")
         _add_missing_columns(con)
         return
     cols = ",\n  ".join(f"{n} {t}" for n, t in _COLUMNS)
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        con.execute(f"CREATE TABLE IF NOT EXISTS runs (\n  id INTEGER PRIMARY KEY AUTOINCREMENT,\n  {cols}\n)")
-        con.execute("CREATE INDEX IF NOT EXISTS runs_suite_model ON runs (suite, model)")
-        con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        con.execute("COMMIT")
-    except BaseException:
-        if con.in_transaction:
-            con.execute("ROLLBACK")
-        raise
+    create_schema(con, [f"CREATE TABLE IF NOT EXISTS runs (\n  id INTEGER PRIMARY KEY AUTOINCREMENT,\n  {cols}\n)",
+                        "CREATE INDEX IF NOT EXISTS runs_suite_model ON runs (suite, model)"], SCHEMA_VERSION)
 
 
 def _add_missing_columns(con: sqlite3.Connection) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness._util.sqlite import retry_locked
+from harness._util.sqlite import create_schema, retry_locked, stored_schema_version
 
 log = logging.getLogger("harness.model.cache")
 
@@ -138,33 +138,20 @@ class ResponseCache:
         return con
 
     def _ensure_schema(self, con: sqlite3.Connection) -> None:
-        row = None
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.OperationalError as e:
-            if "no such table" not in str(e):
-                raise
-        if row is not None:
+        stored = stored_schema_version(con)
+        if stored is not None:
             try:
-                have = int(row[0])
+                have = int(stored)
             except (TypeError, ValueError):
-                raise CacheError(f"response cache {self.path}: unreadable schema version {row[0]!r}; move the "
+                raise CacheError(f"response cache {self.path}: unreadable schema version {stored!r}; move the "
                                  f"file away or run with --no-cache") from None
             if have > SCHEMA_VERSION:
                 raise CacheError(f"response cache {self.path}: schema version {have} is newer than this harness "
                                  f"supports ({SCHEMA_VERSION}); upgrade toolcall-harness, set HARNESS_CACHE_DIR, "
                                  f"or run with --no-cache")
             return
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            con.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, "
-                        "created_at REAL NOT NULL) WITHOUT ROWID")
-            con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        create_schema(con, ["CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, "
+                            "created_at REAL NOT NULL) WITHOUT ROWID"], SCHEMA_VERSION)
 
     # -- degrade -----------------------------------------------------------------------------------
 
