@@ -23,6 +23,7 @@ from harness.serve.adapters import AdapterError, list_adapters, load_adapter, re
 from trainers.vllm_rules import VLLM_LORA_RANKS
 from trainers.vllm_rules import check_adapter, read_safetensors_header
 from tests.fakes.vllm_contract_server import ContractServer
+from tests.fakes.lora import make_lora
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -34,23 +35,6 @@ def run(coro: Any, timeout: float = 60.0) -> Any:
     async def bounded() -> Any:
         return await asyncio.wait_for(coro, timeout)
     return asyncio.run(bounded())
-
-
-def make_lora(model_dir: Path, out: Path, *, seed: int = 0, **lora_kw: Any) -> Path:
-    """A PEFT LoRA adapter made directly with PEFT (random A and B so that it changes the model)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    kw = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM", **lora_kw}
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir)), LoraConfig(**kw))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    model.save_pretrained(str(out))
-    return out
 
 
 @pytest.fixture(scope="module")

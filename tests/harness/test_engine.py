@@ -24,28 +24,13 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.lora import make_lora
+
 pytestmark = pytest.mark.timeout(240)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [f"<read_file><path>src/file_{i}.py</path></read_file> please list the files in dir {i} quickly"
          for i in range(80)]
-
-
-def make_lora(model_dir: Path, out: Path, *, seed: int, **lora_kw: Any) -> Path:
-    """A LoRA adapter made with PEFT directly: q_proj/v_proj, r=8, random A and B."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    kw = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM", **lora_kw}
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir)), LoraConfig(**kw))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    model.save_pretrained(str(out))
-    return out
 
 
 def build_model(out: Path, preset: Any = "test") -> Path:
