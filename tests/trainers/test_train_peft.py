@@ -312,3 +312,13 @@ def test_grpo_backend_runs_and_writes_an_adapter(setup, tmp_path):
     with pytest.raises(TrainingError, match="needs --from-run"):
         grpo_backend.train(TrainConfig(base_model=str(setup / "model"), out=str(tmp_path / "g2"),
                                                     data=str(tmp_path / "x.jsonl"), max_steps=1))
+
+
+def test_a_checkpoint_cut_by_kill_9_is_not_resumed_from(tmp_path):
+    """kill -9 while the Trainer writes trainer_state.json (it writes it last) leaves it empty or cut:
+    that checkpoint is not complete, and --resume continues from the one before."""
+    for n, state in ((2, '{"global_step": 2}'), (4, ""), (6, '{"global_step": 6')):
+        (tmp_path / f"checkpoint-{n}").mkdir()
+        (tmp_path / f"checkpoint-{n}" / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-8").mkdir()                      # no state at all yet
+    assert [n for n, _ in sft.checkpoints(tmp_path)] == [2]

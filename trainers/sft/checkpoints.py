@@ -21,14 +21,22 @@ _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def checkpoints(out: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (trainer_state.json written last by the Trainer), oldest first."""
+    """Complete checkpoints, oldest first: the Trainer writes trainer_state.json last, and a kill -9
+    while it writes leaves the file empty or cut, so only one that parses marks a checkpoint complete."""
     found = []
     if out.is_dir():
         for p in out.iterdir():
             m = _CKPT.match(p.name)
-            if m and p.is_dir() and (p / "trainer_state.json").is_file():
+            if m and p.is_dir() and _state_complete(p / "trainer_state.json"):
                 found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def _state_complete(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
 
 
 def identity(cfg: TrainConfig, data_sha: str) -> dict[str, Any]:
